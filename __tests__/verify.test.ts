@@ -1,0 +1,62 @@
+import { buildVariant, findProblems, type ProbeReport } from '../src/verify.js';
+
+const cpuBuild: ProbeReport = { python: '3.11.7', torch_installed: true, torch_version: '2.13.0+cpu', cuda_version: null, cuda_available: false, device_count: 0, devices: [], warnings: [] };
+const cudaBuild: ProbeReport = { ...cpuBuild, torch_version: '2.14.1+cu130', cuda_version: '13.0' };
+const noTorch: ProbeReport = { python: '3.11.7', torch_installed: false, import_error: "ModuleNotFoundError: No module named 'torch'" };
+const expectCpu = { mode: 'cpu' as const, expectCuda: false, syncCommand: 'poetry sync --extras=cpu', detectionReason: 'no NVIDIA GPU on the PCI bus' };
+const expectCuda = { mode: 'cuda' as const, expectCuda: true, syncCommand: 'poetry sync --extras=cuda --with=cuda', detectionReason: 'found 1 x NVIDIA H100 (nvidia-smi)' };
+
+describe('findProblems', () => {
+  it('accepts the CPU build in cpu mode and a CUDA build in cuda mode on a CPU runner with expect-cuda false', () => {
+    expect(findProblems(cpuBuild, expectCpu)).toEqual([]);
+    expect(findProblems(cudaBuild, { ...expectCuda, expectCuda: false })).toEqual([]);
+  });
+
+  it('names the trap when cuda mode got the CPU build or no torch', () => {
+    for (const report of [cpuBuild, noTorch]) {
+      const [problem] = findProblems(report, { ...expectCuda, expectCuda: false });
+      expect(problem).toContain('`-E cuda` without `--with cuda` trap');
+    }
+  });
+
+  it('says torch is missing in cpu mode and how to declare it', () => {
+    expect(findProblems(noTorch, expectCpu)[0]).toMatch(/torch is not installed after `poetry sync --extras=cpu`.*extra=='cpu'/);
+  });
+
+  it('rejects a CUDA build in cpu mode', () => {
+    expect(findProblems(cudaBuild, expectCpu)[0]).toMatch(/cpu mode installed a CUDA build \(2\.14\.1\+cu130, CUDA 13\.0\)/);
+  });
+
+  it('rejects a ROCm build in cuda mode', () => {
+    const rocm = { ...cpuBuild, torch_version: '2.7.0+rocm6.3', hip_version: '6.3' };
+    expect(buildVariant(rocm)).toBe('rocm');
+    expect(findProblems(rocm, { ...expectCuda, expectCuda: false })[0]).toContain('a ROCm build (2.7.0+rocm6.3, HIP 6.3)');
+  });
+
+  it('explains an unavailable GPU with the detection and torch\'s own warning', () => {
+    const report = { ...cudaBuild, warnings: ['CUDA initialization: The NVIDIA driver on your system is too old (found version 12020).'] };
+    const [problem] = findProblems(report, expectCuda);
+    expect(problem).toContain('torch.cuda.is_available() is False but expect-cuda is true');
+    expect(problem).toContain('found 1 x NVIDIA H100 (nvidia-smi)');
+    expect(problem).toContain('driver on your system is too old');
+  });
+
+  it('flags a GPU when expect-cuda is false', () => {
+    expect(findProblems({ ...cudaBuild, cuda_available: true, device_count: 1 }, { ...expectCuda, expectCuda: false })[0]).toContain('is True but expect-cuda is false');
+  });
+
+  it('fails when the matmul check on a GPU hangs or is wrong', () => {
+    const report: ProbeReport = {
+      ...cudaBuild,
+      cuda_available: true,
+      device_count: 2,
+      devices: [
+        { index: 0, name: 'NVIDIA A100', capability: '8.0', matmul: { value: { ok: true, max_abs_error: 0 } } },
+        { index: 1, name: 'NVIDIA A100', capability: '8.0', matmul: { error: 'timed out after 60 s' } },
+      ],
+    };
+    const problems = findProblems(report, expectCuda);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('GPU 1 (NVIDIA A100) failed: timed out after 60 s');
+  });
+});

@@ -1,0 +1,113 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ActionError } from './errors.js';
+import { DEFAULT_POETRY_VERSION } from './constants.js';
+
+export type Mode = 'auto' | 'cpu' | 'cuda';
+
+export interface Inputs {
+  mode: Mode;
+  /** What torch.cuda.is_available() must return; 'auto' = true exactly in cuda mode. */
+  expectCuda: 'auto' | boolean;
+  /** Absolute path of the Poetry project, inside the workspace. */
+  workingDirectory: string;
+  cpuExtras: string[];
+  cudaExtras: string[];
+  cudaGroups: string[];
+  syncArgs: string[];
+  python?: string;
+  poetryVersion: string;
+  cache: boolean;
+  cacheSuffix: string;
+}
+
+/** Reads one input the way the runner passes it (INPUT_<NAME>, spaces to _, upper-case). */
+export type GetInput = (name: string) => string;
+
+export const envInput: GetInput = (name) =>
+  (process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim();
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** sync-args that would point Poetry at another project or take over the action's own choices. */
+const FORBIDDEN_SYNC_ARGS = /^(-C|-P|--directory|--project|--no-root-only|--dry-run|--only-root)(=|$)/;
+
+function invalid(input: string, value: string, allowed: string): ActionError {
+  const shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  return new ActionError(`Input '${input}' is ${shown}; allowed: ${allowed}.`, `Invalid input: ${input}`);
+}
+
+function choice<T extends string>(get: GetInput, input: string, allowed: readonly T[], fallback: T): T {
+  const raw = get(input);
+  if (raw === '') return fallback;
+  const value = raw.toLowerCase();
+  if (!(allowed as readonly string[]).includes(value)) throw invalid(input, raw, allowed.join(', '));
+  return value as T;
+}
+
+function names(get: GetInput, input: string, fallback: string[], allowEmpty: boolean): string[] {
+  const raw = get(input);
+  if (raw === '') return fallback;
+  const list = raw.split(/[\s,]+/).filter(Boolean);
+  for (const name of list) {
+    if (!NAME.test(name)) throw invalid(input, name, 'names of letters, digits, ".", "_" and "-", separated by commas or spaces');
+  }
+  if (list.length === 0 && !allowEmpty) throw invalid(input, raw, 'at least one name');
+  return list;
+}
+
+export interface InputContext {
+  workspace: string;
+}
+
+/** Parses and checks every input once; each bad value is an ActionError naming the input. */
+export function loadInputs(get: GetInput = envInput, context: InputContext = { workspace: process.env.GITHUB_WORKSPACE || process.cwd() }): Inputs {
+  const mode = choice(get, 'mode', ['auto', 'cpu', 'cuda'] as const, 'auto');
+  const expect = choice(get, 'expect-cuda', ['auto', 'true', 'false'] as const, 'auto');
+  const cache = choice(get, 'cache', ['true', 'false'] as const, 'true');
+
+  const workspace = path.resolve(context.workspace);
+  const rawDir = get('working-directory') || '.';
+  const workingDirectory = path.resolve(workspace, rawDir);
+  const relative = path.relative(workspace, workingDirectory);
+  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw invalid('working-directory', rawDir, 'a directory inside the workspace');
+  }
+  if (!fs.existsSync(workingDirectory) || !fs.statSync(workingDirectory).isDirectory()) {
+    throw new ActionError(
+      `Input 'working-directory' is ${JSON.stringify(rawDir)}, which does not exist: check out the repository first (actions/checkout) or fix the path.`,
+      'Invalid input: working-directory',
+    );
+  }
+
+  const syncArgs = get('sync-args').split(/\s+/).filter(Boolean);
+  for (const arg of syncArgs) {
+    if (FORBIDDEN_SYNC_ARGS.test(arg)) {
+      throw invalid('sync-args', arg, 'poetry sync options other than --directory/--project/--dry-run (use working-directory for the project)');
+    }
+  }
+
+  const python = get('python') || undefined;
+  if (python !== undefined && /[\r\n\0]/.test(python)) throw invalid('python', python, 'a version such as 3.12 or a path to an interpreter');
+
+  const poetryVersion = get('poetry-version') || DEFAULT_POETRY_VERSION;
+  if (!/^\d+\.\d+(\.\d+)?$/.test(poetryVersion)) throw invalid('poetry-version', poetryVersion, 'a version such as 2.5.1');
+
+  const cacheSuffix = get('cache-suffix');
+  if (/[\r\n,]/.test(cacheSuffix) || cacheSuffix.length > 100) {
+    throw invalid('cache-suffix', cacheSuffix, 'one line of at most 100 characters without commas');
+  }
+
+  return {
+    mode,
+    expectCuda: expect === 'auto' ? 'auto' : expect === 'true',
+    workingDirectory,
+    cpuExtras: names(get, 'cpu-extras', ['cpu'], true),
+    cudaExtras: names(get, 'cuda-extras', ['cuda'], true),
+    cudaGroups: names(get, 'cuda-groups', ['cuda'], true),
+    syncArgs,
+    python,
+    poetryVersion,
+    cache: cache === 'true',
+    cacheSuffix,
+  };
+}

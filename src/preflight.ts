@@ -1,0 +1,59 @@
+import * as core from '@actions/core';
+import { checkCapability, cudaDriverSupport, cudaFromLocalLabel, newestCudaForDriver } from './cuda.js';
+import type { Detection } from './detect.js';
+import { ActionError } from './errors.js';
+import { lockedTorch, type Project } from './project.js';
+
+/**
+ * Checks, before anything is downloaded, that the CUDA torch the lock pins can work on this
+ * runner. Returns the newest CUDA version the driver supports, when a driver was found.
+ */
+export function preflightCuda(project: Project, detection: Detection, expectCuda: boolean, platform: NodeJS.Platform): string | undefined {
+  if (platform === 'darwin') {
+    throw new ActionError('mode is cuda, but PyTorch publishes no CUDA builds for macOS: use mode: cpu (or auto) on macOS runners.', 'No CUDA on macOS');
+  }
+  if (expectCuda && !detection.cudaUsable) {
+    throw new ActionError(
+      `mode is cuda and expect-cuda is true, but CUDA cannot work on this runner: ${detection.diagnosis ?? detection.reason}. Run the job on a runner with an NVIDIA GPU and a loaded driver, or set expect-cuda: false to only check that the CUDA build installs.`,
+      'No usable GPU',
+    );
+  }
+
+  const torch = lockedTorch(project, 'cuda');
+  if (!torch) {
+    const cpu = lockedTorch(project, 'cpu');
+    throw new ActionError(
+      `poetry.lock pins no CUDA build of torch${cpu ? ` (only ${cpu.version})` : ''}: cuda mode would install none. Put torch in [tool.poetry.group.cuda.dependencies] with a source on a cuXXX index (e.g. https://download.pytorch.org/whl/cu130) and run \`poetry lock\`.`,
+      'No CUDA torch in the lock',
+      project.lockPath,
+    );
+  }
+  const wheelCuda = torch.label ? cudaFromLocalLabel(torch.label) : undefined;
+  const driver = detection.driverVersion;
+  if (!driver) return undefined;
+  const supported = newestCudaForDriver(driver, platform);
+
+  // Below CUDA 11 there is no driver table; torch's own warning (verify stage) covers it.
+  if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11) {
+    const support = cudaDriverSupport(driver, wheelCuda, platform);
+    if (support.level === 'too-old') {
+      throw new ActionError(
+        `The NVIDIA driver ${driver} is too old for the locked torch ${torch.version}: ${support.message} (this driver supports CUDA ${supported ?? 'none'}). Fix: update the runner's driver to ${support.fullSupportFrom} or newer, or point the ${torch.sourceName ?? 'CUDA'} source at an older cuXXX index that this driver supports and run \`poetry lock\`.`,
+        'Driver too old for the locked CUDA torch',
+        project.lockPath,
+      );
+    }
+    if (support.level === 'compatible') core.warning(`${support.message}: torch ${torch.version} should run; update the driver if kernels fail to load.`);
+  }
+  if (torch.label) {
+    for (const gpu of detection.gpus) {
+      if (!gpu.computeCapability) continue;
+      const check = checkCapability(gpu.computeCapability, torch.version, torch.label);
+      if (check.verdict === 'unsupported') {
+        throw new ActionError(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`, 'GPU not supported by the locked torch', project.lockPath);
+      }
+      if (check.verdict === 'likely-unsupported') core.warning(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`);
+    }
+  }
+  return supported;
+}

@@ -1,0 +1,108 @@
+import { ActionError } from './errors.js';
+import { lastLines, type RunCommand } from './exec.js';
+import { parseProbeOutput, probeScript } from './python.js';
+
+export interface DeviceReport {
+  index: number;
+  name?: string;
+  capability?: string;
+  memory_mib?: number;
+  error?: string;
+  matmul?: { value?: { ok: boolean; max_abs_error: number }; error?: string };
+}
+
+/** What src/probe.py prints (snake_case, as Python writes it). */
+export interface ProbeReport {
+  python: string;
+  torch_installed: boolean;
+  import_error?: string;
+  torch_version?: string;
+  torch_file?: string;
+  cuda_version?: string | null;
+  hip_version?: string | null;
+  cuda_available?: boolean;
+  cuda_error?: string;
+  device_count?: number;
+  arch_list?: string[];
+  cudnn_version?: number | null;
+  devices?: DeviceReport[];
+  warnings?: string[];
+}
+
+export async function probeTorch(run: RunCommand, python: string, options: { timeoutMs: number; gpuOpTimeoutS: number }): Promise<ProbeReport> {
+  const result = await run(python, [probeScript(), 'torch', '--gpu-op-timeout', String(options.gpuOpTimeoutS)], { timeoutMs: options.timeoutMs });
+  const report = parseProbeOutput<ProbeReport>(result);
+  if (!report) {
+    const why = result.timedOut ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)` : lastLines(result) || `exit code ${result.exitCode}`;
+    throw new ActionError(`The verification probe could not run with ${python}: ${why}.`, 'Verification failed');
+  }
+  return report;
+}
+
+export interface Expectation {
+  mode: 'cpu' | 'cuda';
+  expectCuda: boolean;
+  /** The sync command as run, for messages. */
+  syncCommand: string;
+  /** One line from detection saying why CUDA can or cannot work here. */
+  detectionReason: string;
+}
+
+export type BuildVariant = 'cpu' | 'cuda' | 'rocm' | 'none';
+
+export function buildVariant(report: ProbeReport): BuildVariant {
+  if (!report.torch_installed) return 'none';
+  if (report.hip_version) return 'rocm';
+  return report.cuda_version ? 'cuda' : 'cpu';
+}
+
+/** Every reason the environment is not what the mode asked for; empty when it is. */
+export function findProblems(report: ProbeReport, expected: Expectation): string[] {
+  const problems: string[] = [];
+  const variant = buildVariant(report);
+  const version = report.torch_version ?? '';
+  const trap =
+    'This is the `-E cuda` without `--with cuda` trap: extras bind only to main-group dependencies, so the CUDA torch must sit in the optional group named by cuda-groups, with the marker `extra==\'cuda\'` and its source on a cuXXX index.';
+
+  if (variant === 'none') {
+    if (expected.mode === 'cuda') {
+      problems.push(`torch is not installed after \`${expected.syncCommand}\` (${report.import_error}). ${trap}`);
+    } else {
+      problems.push(
+        `torch is not installed after \`${expected.syncCommand}\` (${report.import_error}): the cpu extra does not pull torch. Give torch the marker \`extra=='cpu'\` in [tool.poetry.dependencies] and list it in [tool.poetry.extras] cpu.`,
+      );
+    }
+    return problems;
+  }
+  if (expected.mode === 'cuda' && variant !== 'cuda') {
+    const build = variant === 'rocm' ? `a ROCm build (${version}, HIP ${report.hip_version})` : `the CPU build (${version})`;
+    problems.push(`cuda mode installed ${build}, not a CUDA build. ${trap}`);
+  }
+  if (expected.mode === 'cpu' && variant !== 'cpu') {
+    problems.push(
+      `cpu mode installed a ${variant.toUpperCase()} build (${version}${report.cuda_version ? `, CUDA ${report.cuda_version}` : ''}): torch came from PyPI or a GPU index. Pin the main-group torch to the CPU index (\`source = "pytorch-cpu"\`, url https://download.pytorch.org/whl/cpu) and re-lock.`,
+    );
+  }
+  const available = report.cuda_available === true;
+  if (available !== expected.expectCuda) {
+    if (expected.expectCuda) {
+      const torchSaid = (report.warnings ?? []).find((text) => /CUDA|driver|GPU/i.test(text));
+      const detail = torchSaid ? ` torch warned: ${torchSaid.split('\n')[0]}` : '';
+      problems.push(
+        `torch.cuda.is_available() is False but expect-cuda is true (${variant === 'cuda' ? `build ${version}, CUDA ${report.cuda_version}` : `build ${version}`}). Detection: ${expected.detectionReason}.${detail} Run on a runner with a working NVIDIA driver, or set expect-cuda: false to only check that the CUDA build installs.`,
+      );
+    } else {
+      problems.push(
+        `torch.cuda.is_available() is True but expect-cuda is false: this runner has a usable GPU (${expected.detectionReason}). Set expect-cuda: auto or true for GPU runners.`,
+      );
+    }
+  }
+  for (const device of report.devices ?? []) {
+    const op = device.matmul;
+    if (op && !op.value?.ok) {
+      const why = op.error ?? `result differs from the CPU by ${op.value?.max_abs_error}`;
+      problems.push(`A small matmul on GPU ${device.index} (${device.name ?? 'unknown'}) failed: ${why}. The GPU or its driver is not working; check \`nvidia-smi\` and the driver's kernel log on the runner.`);
+    }
+  }
+  return problems;
+}
