@@ -34,11 +34,11 @@ describe('findProblems', () => {
   });
 
   it('explains an unavailable GPU with the detection and torch\'s own warning', () => {
-    const report = { ...cudaBuild, warnings: ['CUDA initialization: The NVIDIA driver on your system is too old (found version 12020).'] };
+    const report = { ...cudaBuild, warnings: ['CUDA initialization: Found no NVIDIA driver on your system.'] };
     const [problem] = findProblems(report, expectCuda);
     expect(problem).toContain('torch.cuda.is_available() is False but expect-cuda is true');
     expect(problem).toContain('found 1 x NVIDIA H100 (nvidia-smi)');
-    expect(problem).toContain('driver on your system is too old');
+    expect(problem).toContain('torch warned: CUDA initialization: Found no NVIDIA driver');
   });
 
   it('flags a GPU when expect-cuda is false', () => {
@@ -58,5 +58,35 @@ describe('findProblems', () => {
     const problems = findProblems(report, expectCuda);
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('GPU 1 (NVIDIA A100) failed: timed out after 60 s');
+  });
+});
+
+describe('GPU truth after the sync', () => {
+  const onGpu: ProbeReport = {
+    ...cudaBuild,
+    torch_version: '2.9.0+cu130',
+    cuda_available: true,
+    device_count: 1,
+    arch_list: ['sm_75', 'sm_80', 'sm_86', 'sm_90', 'sm_100', 'sm_120'],
+  };
+
+  it('fails a GPU whose capability the build has no kernels for, naming sm_XY, the list and the fix', () => {
+    const report = { ...onGpu, devices: [{ index: 0, name: 'Tesla P100-PCIE-16GB', capability: '6.0', matmul: { error: 'RuntimeError: CUDA error: no kernel image is available for execution on the device' } }] };
+    const problems = findProblems(report, expectCuda);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^GPU 0 \(Tesla P100-PCIE-16GB\) is sm_60, which torch 2\.9\.0\+cu130 has no kernels for \(built for sm_75 sm_80 sm_86 sm_90 sm_100 sm_120\)/);
+    expect(problems[0]).toContain('cu126 covers sm_50 to sm_90');
+  });
+
+  it('accepts a GPU covered by a same-major arch (binary compatible)', () => {
+    const report = { ...onGpu, devices: [{ index: 0, name: 'NVIDIA A10', capability: '8.6', matmul: { value: { ok: true, max_abs_error: 0 } } }] };
+    expect(findProblems(report, expectCuda)).toEqual([]);
+  });
+
+  it("turns torch's driver-too-old warning into the same message as the pre-check", () => {
+    const report = { ...cudaBuild, warnings: ['CUDA initialization: The NVIDIA driver on your system is too old (found version 12020). Please update your GPU driver.'] };
+    const [problem] = findProblems(report, { ...expectCuda, driverVersion: '535.104.05', platform: 'linux' });
+    expect(problem).toMatch(/^The NVIDIA driver 535\.104\.05 is too old for torch 2\.14\.1\+cu130: CUDA 13\.0 needs driver 580[\d.]* or newer \(the driver supports CUDA 12\.2\)/);
+    expect(problem).toContain('e.g. .../whl/cu122 or older');
   });
 });

@@ -95460,7 +95460,7 @@ const Outputs = {
 };
 /** Oldest Poetry whose sync semantics the action knows (1.8: `install --sync`). */
 const MIN_POETRY = '1.8.0';
-const DEFAULT_POETRY_VERSION = '2.2.1';
+const DEFAULT_POETRY_VERSION = '2.5.1';
 
 
 /***/ }),
@@ -95549,7 +95549,7 @@ function lastLines(result, count = 3) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cache_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2775);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2519);
 
 
 // The same bundle serves as the cache worker that cache.ts starts, so a hung cache call can be killed.
@@ -95562,7 +95562,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2775:
+/***/ 2519:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -95598,8 +95598,12 @@ var exec = __nccwpck_require__(4981);
 
 
 
-function defaultDetectDeps() {
-    return { platform: process.platform, root: '/', env: process.env, run: exec/* runCommand */.d, nvidiaSmiTimeoutMs: 10_000 };
+/**
+ * SETUP_POETRY_TORCH_SYSTEM_ROOT moves where sys/, proc/ and dev/ are read from: for a
+ * container that mounts the host's elsewhere, and for end-to-end tests fed recorded trees.
+ */
+function defaultDetectDeps(env = process.env) {
+    return { platform: process.platform, root: env.SETUP_POETRY_TORCH_SYSTEM_ROOT || '/', env, run: exec/* runCommand */.d, nvidiaSmiTimeoutMs: 10_000 };
 }
 function nvidiaSmiCandidatesFor(platform, env) {
     if (platform !== 'win32')
@@ -95657,7 +95661,7 @@ async function detectOnLinux(deps) {
             const disagreement = smi.exitCode !== 0
                 ? `nvidia-smi listed ${smi.gpus.length} GPU(s) but exited ${smi.exitCode}: ${smi.message}`
                 : kernelDriver && driverVersion && kernelDriver !== driverVersion
-                    ? `kernel module ${kernelDriver} but nvidia-smi reports driver ${driverVersion} (driver/library mismatch; reboot or reload the module)`
+                    ? `driver versions disagree: the kernel module says ${kernelDriver}, nvidia-smi says ${driverVersion}`
                     : undefined;
             return { ...base, cudaUsable: true, diagnosis: disagreement, reason: `found ${hardware} (nvidia-smi)${driverVersion ? `, driver ${driverVersion}` : ''}` };
         }
@@ -95806,8 +95810,9 @@ async function listDeviceNodes(root) {
     const detail = nodes.length ? `/dev/${nodes.join(', /dev/')}` : 'no /dev/nvidia* nodes';
     return { usable, gpuNodes, record: { source: 'dev-nodes', ok: usable, detail: usable || !nodes.length ? detail : `${detail} (incomplete: needs nvidiactl and nvidiaN)` } };
 }
+/** nvidia0, nvidia1, ... nvidia10 in numeric order, then the control nodes by name. */
 function byNodeName(a, b) {
-    const number = (name) => Number(/^nvidia(\d+)$/.exec(name)?.[1] ?? -1);
+    const number = (name) => Number(/^nvidia(\d+)$/.exec(name)?.[1] ?? Number.MAX_SAFE_INTEGER);
     return number(a) - number(b) || a.localeCompare(b);
 }
 // ---------------------------------------------------------------- Windows
@@ -96118,7 +96123,7 @@ function loadInputs(get = envInput, context = { workspace: process.env.GITHUB_WO
         throw invalid('python', python, 'a version such as 3.12 or a path to an interpreter');
     const poetryVersion = get('poetry-version') || constants/* DEFAULT_POETRY_VERSION */.lc;
     if (!/^\d+\.\d+(\.\d+)?$/.test(poetryVersion))
-        throw invalid('poetry-version', poetryVersion, 'a version such as 2.2.1');
+        throw invalid('poetry-version', poetryVersion, 'a version such as 2.5.1');
     const cacheSuffix = get('cache-suffix');
     if (/[\r\n,]/.test(cacheSuffix) || cacheSuffix.length > 100) {
         throw invalid('cache-suffix', cacheSuffix, 'one line of at most 100 characters without commas');
@@ -96136,6 +96141,30 @@ function loadInputs(get = envInput, context = { workspace: process.env.GITHUB_WO
         cache: cache === 'true',
         cacheSuffix,
     };
+}
+
+;// CONCATENATED MODULE: ./src/version.ts
+/** Version arithmetic shared by the Poetry, driver and CUDA checks. */
+/** Leading dotted numbers of a version ('2.8.0+cu128' -> [2, 8, 0]); undefined when there are none. */
+function parseVersion(text) {
+    const match = /^\s*v?(\d+(?:\.\d+)*)/.exec(text);
+    return match ? match[1].split('.').map(Number) : undefined;
+}
+/** Numeric per component, missing components count as 0: '570.133.20' > '570.26'. */
+function compareVersions(a, b) {
+    const left = parseVersion(a);
+    const right = parseVersion(b);
+    if (!left || !right)
+        throw new RangeError(`not a version: '${left ? b : a}'`);
+    return compareParts(left, right);
+}
+function compareParts(left, right) {
+    for (let i = 0; i < Math.max(left.length, right.length); i++) {
+        const difference = (left[i] ?? 0) - (right[i] ?? 0);
+        if (difference !== 0)
+            return Math.sign(difference);
+    }
+    return 0;
 }
 
 // EXTERNAL MODULE: external "node:url"
@@ -96218,16 +96247,7 @@ async function resolveInterpreter(run, requested, platform = process.platform) {
 
 
 
-function compareVersions(a, b) {
-    const parts = (version) => version.split(/[.+-]/).map((part) => Number.parseInt(part, 10) || 0);
-    const [left, right] = [parts(a), parts(b)];
-    for (let i = 0; i < Math.max(left.length, right.length); i++) {
-        const diff = (left[i] ?? 0) - (right[i] ?? 0);
-        if (diff !== 0)
-            return Math.sign(diff);
-    }
-    return 0;
-}
+
 /** `Poetry (version 2.1.3)`, `Poetry version 1.8.5`, dev builds `2.5.0.dev0`. */
 function parsePoetryVersion(text) {
     return /version\s+(\d+\.\d+(?:\.\d+)?(?:[.\w-]*)?)/i.exec(text)?.[1]?.replace(/[)\s]+$/, '');
@@ -96266,11 +96286,10 @@ async function locatePoetry(run, wanted, python, toolDir, platform = process.pla
 }
 async function installPoetry(run, version, python, home, platform) {
     const venv = external_node_path_.join(home, 'venv');
-    const binDir = external_node_path_.join(venv, platform === 'win32' ? 'Scripts' : 'bin');
-    const command = external_node_path_.join(binDir, platform === 'win32' ? 'poetry.exe' : 'poetry');
+    const command = external_node_path_.join(venv, platform === 'win32' ? 'Scripts' : 'bin', platform === 'win32' ? 'poetry.exe' : 'poetry');
     const cached = external_node_fs_.existsSync(command) ? await poetryVersionOf(run, command) : undefined;
     if (cached === version)
-        return { command, version, installedByAction: true, binDir };
+        return { command, version, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
     const steps = [
         [python, ['-m', 'venv', '--clear', venv]],
         [venvPython(venv, platform), ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', `poetry==${version}`]],
@@ -96284,7 +96303,17 @@ async function installPoetry(run, version, python, home, platform) {
     const installed = await poetryVersionOf(run, command);
     if (!installed)
         throw new ActionError(`Poetry ${version} was installed into ${venv} but does not run.`, 'Poetry install failed');
-    return { command, version: installed, installedByAction: true, binDir };
+    return { command, version: installed, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
+}
+/** A PATH folder holding only `poetry`: the venv's own bin/ would also put its python first on PATH. */
+function exposeOnly(command, binDir, platform) {
+    if (platform === 'win32')
+        return external_node_path_.dirname(command);
+    external_node_fs_.mkdirSync(binDir, { recursive: true });
+    const link = external_node_path_.join(binDir, 'poetry');
+    external_node_fs_.rmSync(link, { force: true });
+    external_node_fs_.symlinkSync(command, link);
+    return binDir;
 }
 /** The project's own choice wins: poetry.toml or the environment may turn the in-project venv off. */
 function wantsInProjectVenv(projectDir, env) {
@@ -96313,10 +96342,30 @@ function isTransient(result) {
     const text = `${result.stderr}\n${result.stdout}`;
     return TRANSIENT.some((pattern) => pattern.test(text));
 }
+/**
+ * Poetry's own words without its traceback: the exception and its message, any
+ * "Installing x: Failed" line, and the closing line, on one line.
+ */
+function poetryErrorSummary(text) {
+    const lines = text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line && !line.includes('│') && !/^at\s/.test(line) && !/^The following error occurred/.test(line));
+    const picked = [];
+    const exception = lines.findIndex((line) => /^[A-Z]\w*(Error|Exception)$/.test(line));
+    if (exception >= 0)
+        picked.push(`${lines[exception]}: ${lines[exception + 1] ?? ''}`.trim());
+    picked.push(...lines.filter((line) => /: Failed$/.test(line)));
+    const last = lines.at(-1);
+    if (last && !picked.some((line) => line.includes(last)))
+        picked.push(last);
+    const summary = picked.join(' ').replace(/\s+/g, ' ');
+    return summary.length > 600 ? `${summary.slice(0, 600)}...` : summary;
+}
 /** Known Poetry failures, each turned into the fix a person can act on. */
 function explainPoetryFailure(result, projectDir) {
     const text = `${result.stderr}\n${result.stdout}`;
-    const own = (0,exec/* lastLines */.w)(result, 4);
+    const own = poetryErrorSummary(text) || (0,exec/* lastLines */.w)(result, 4);
     if (/pyproject\.toml changed significantly since poetry\.lock/i.test(text))
         return `poetry.lock is stale (pyproject.toml changed since it was locked): run \`poetry lock\` in ${projectDir} and commit poetry.lock.`;
     if (/lock file is not compatible with the current version of Poetry/i.test(text))
@@ -97907,112 +97956,14 @@ async function writeSummary(record) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/verify.ts
-
-
-
-async function probeTorch(run, python, options) {
-    const result = await run(python, [probeScript(), 'torch', '--gpu-op-timeout', String(options.gpuOpTimeoutS)], { timeoutMs: options.timeoutMs });
-    const report = parseProbeOutput(result);
-    if (!report) {
-        const why = result.timedOut ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)` : (0,exec/* lastLines */.w)(result) || `exit code ${result.exitCode}`;
-        throw new ActionError(`The verification probe could not run with ${python}: ${why}.`, 'Verification failed');
-    }
-    return report;
-}
-function buildVariant(report) {
-    if (!report.torch_installed)
-        return 'none';
-    if (report.hip_version)
-        return 'rocm';
-    return report.cuda_version ? 'cuda' : 'cpu';
-}
-/** Every reason the environment is not what the mode asked for; empty when it is. */
-function findProblems(report, expected) {
-    const problems = [];
-    const variant = buildVariant(report);
-    const version = report.torch_version ?? '';
-    const trap = 'This is the `-E cuda` without `--with cuda` trap: extras bind only to main-group dependencies, so the CUDA torch must sit in the optional group named by cuda-groups, with the marker `extra==\'cuda\'` and its source on a cuXXX index.';
-    if (variant === 'none') {
-        if (expected.mode === 'cuda') {
-            problems.push(`torch is not installed after \`${expected.syncCommand}\` (${report.import_error}). ${trap}`);
-        }
-        else {
-            problems.push(`torch is not installed after \`${expected.syncCommand}\` (${report.import_error}): the cpu extra does not pull torch. Give torch the marker \`extra=='cpu'\` in [tool.poetry.dependencies] and list it in [tool.poetry.extras] cpu.`);
-        }
-        return problems;
-    }
-    if (expected.mode === 'cuda' && variant !== 'cuda') {
-        const build = variant === 'rocm' ? `a ROCm build (${version}, HIP ${report.hip_version})` : `the CPU build (${version})`;
-        problems.push(`cuda mode installed ${build}, not a CUDA build. ${trap}`);
-    }
-    if (expected.mode === 'cpu' && variant !== 'cpu') {
-        problems.push(`cpu mode installed a ${variant.toUpperCase()} build (${version}${report.cuda_version ? `, CUDA ${report.cuda_version}` : ''}): torch came from PyPI or a GPU index. Pin the main-group torch to the CPU index (\`source = "pytorch-cpu"\`, url https://download.pytorch.org/whl/cpu) and re-lock.`);
-    }
-    const available = report.cuda_available === true;
-    if (available !== expected.expectCuda) {
-        if (expected.expectCuda) {
-            const torchSaid = (report.warnings ?? []).find((text) => /CUDA|driver|GPU/i.test(text));
-            const detail = torchSaid ? ` torch warned: ${torchSaid.split('\n')[0]}` : '';
-            problems.push(`torch.cuda.is_available() is False but expect-cuda is true (${variant === 'cuda' ? `build ${version}, CUDA ${report.cuda_version}` : `build ${version}`}). Detection: ${expected.detectionReason}.${detail} Run on a runner with a working NVIDIA driver, or set expect-cuda: false to only check that the CUDA build installs.`);
-        }
-        else {
-            problems.push(`torch.cuda.is_available() is True but expect-cuda is false: this runner has a usable GPU (${expected.detectionReason}). Set expect-cuda: auto or true for GPU runners.`);
-        }
-    }
-    for (const device of report.devices ?? []) {
-        const op = device.matmul;
-        if (op && !op.value?.ok) {
-            const why = op.error ?? `result differs from the CPU by ${op.value?.max_abs_error}`;
-            problems.push(`A small matmul on GPU ${device.index} (${device.name ?? 'unknown'}) failed: ${why}. The GPU or its driver is not working; check \`nvidia-smi\` and the driver's kernel log on the runner.`);
-        }
-    }
-    return problems;
-}
-
-;// CONCATENATED MODULE: ./src/venv.ts
-
-
-
-/**
- * Why a venv cannot be trusted with this interpreter, or undefined when it can: venvs hold
- * absolute paths to their base interpreter, so a moved or upgraded Python breaks them.
- */
-async function venvProblem(run, venv, interpreter, platform = process.platform) {
-    if (!external_node_fs_.existsSync(external_node_path_.join(venv, 'pyvenv.cfg')))
-        return 'it has no pyvenv.cfg';
-    const python = venvPython(venv, platform);
-    if (!external_node_fs_.existsSync(python))
-        return `${python} is missing or points to an interpreter that no longer exists`;
-    const found = await describeInterpreter(run, python);
-    if (!found)
-        return `${python} does not run`;
-    if (found.version !== interpreter.version)
-        return `it was built with Python ${found.version}, this runner has ${interpreter.version}`;
-    if (external_node_path_.resolve(found.basePrefix) !== external_node_path_.resolve(interpreter.basePrefix)) {
-        return `its base interpreter is ${found.basePrefix}, this runner's is ${interpreter.basePrefix}`;
-    }
-    return undefined;
-}
-/**
- * Removes the venv the action manages, and only that: the path must be the one the
- * action chose and look like a venv (or a half-restored one it just created).
- */
-function discardVenv(venv, createdByRestore) {
-    if (!external_node_fs_.existsSync(venv))
-        return;
-    if (!createdByRestore && !external_node_fs_.existsSync(external_node_path_.join(venv, 'pyvenv.cfg'))) {
-        throw new Error(`Refusing to delete ${venv}: it does not look like a virtualenv.`);
-    }
-    external_node_fs_.rmSync(venv, { recursive: true, force: true });
-}
-
 ;// CONCATENATED MODULE: ./src/cuda.ts
 /**
  * What an NVIDIA driver, a CUDA runtime and a GPU architecture need from each other.
  * Pure functions over two kinds of tables: NVIDIA's driver requirements (CUDA release
  * notes) and the GPU architectures PyTorch's wheels are compiled for (its build scripts).
  */
+
+
 // NVIDIA's "CUDA Toolkit and Corresponding Driver Versions", GA rows, newest first. Later
 // updates of a minor (12.8 Update 1 ...) ask for slightly newer drivers; the GA row is the
 // lowest driver that fully supports that minor. The 13.0 Windows value is the R580
@@ -98045,27 +97996,6 @@ const MINOR_VERSION_COMPATIBILITY_FLOORS = [
     { major: 12, linux: '525.60.13', windows: '528.33' },
     { major: 11, linux: '450.80.02', windows: '452.39' },
 ];
-/** Leading dotted numbers of a version ('2.8.0+cu128' -> [2, 8, 0]); undefined when there are none. */
-function parseVersion(text) {
-    const match = /^\s*v?(\d+(?:\.\d+)*)/.exec(text);
-    return match ? match[1].split('.').map(Number) : undefined;
-}
-/** Numeric per component, missing components count as 0: '570.133.20' > '570.26'. */
-function cuda_compareVersions(a, b) {
-    const left = parseVersion(a);
-    const right = parseVersion(b);
-    if (!left || !right)
-        throw new RangeError(`not a version: '${left ? b : a}'`);
-    return compareParts(left, right);
-}
-function compareParts(left, right) {
-    for (let i = 0; i < Math.max(left.length, right.length); i++) {
-        const difference = (left[i] ?? 0) - (right[i] ?? 0);
-        if (difference !== 0)
-            return Math.sign(difference);
-    }
-    return 0;
-}
 function driverColumn(platform) {
     // NVIDIA publishes two columns; every non-Windows platform that has CUDA at all is Linux-like.
     return platform === 'win32' ? 'windows' : 'linux';
@@ -98118,10 +98048,10 @@ function cudaDriverSupport(driverVersion, cudaVersion, platform) {
     const compatibilityFloor = compatibilityFloorFor(cudaVersion, platform);
     const [major, minor] = cudaMajorMinor(cudaVersion);
     const cuda = `${major}.${minor}`;
-    if (cuda_compareVersions(driverVersion, fullSupportFrom) >= 0) {
+    if (compareVersions(driverVersion, fullSupportFrom) >= 0) {
         return { level: 'full', fullSupportFrom, compatibilityFloor, message: `driver ${driverVersion} fully supports CUDA ${cuda} (needs ${fullSupportFrom})` };
     }
-    if (compatibilityFloor !== undefined && cuda_compareVersions(driverVersion, compatibilityFloor) >= 0) {
+    if (compatibilityFloor !== undefined && compareVersions(driverVersion, compatibilityFloor) >= 0) {
         return {
             level: 'compatible',
             fullSupportFrom,
@@ -98229,7 +98159,8 @@ function capabilityInArchList(capability, archList) {
 function checkCapability(capability, torchVersion, cudaLabel) {
     const [major, minor] = parseCapability(capability);
     const cuda = cudaFromLocalLabel(cudaLabel);
-    const build = `torch ${torchVersion} ${cudaLabel}`;
+    // Callers pass either '2.8.0' or the wheel's '2.8.0+cu128'; name the label once.
+    const build = `torch ${torchVersion.replace(/\+.*$/, '')} ${cudaLabel}`;
     if (cuda === undefined)
         return { verdict: 'ok', message: `${build} is not a CUDA build: no GPU architecture to check` };
     const expected = expectedArchs(torchVersion, cudaLabel);
@@ -98271,11 +98202,7 @@ function capabilityHint(capability, expected) {
 
 
 
-
-/**
- * Checks, before anything is downloaded, that the CUDA torch the lock pins can work on this
- * runner. Returns the newest CUDA version the driver supports, when a driver was found.
- */
+/** Checks, before anything is downloaded, that the CUDA torch the lock pins can work on this runner. */
 function preflightCuda(project, detection, expectCuda, platform) {
     if (platform === 'darwin') {
         throw new ActionError('mode is cuda, but PyTorch publishes no CUDA builds for macOS: use mode: cpu (or auto) on macOS runners.', 'No CUDA on macOS');
@@ -98291,13 +98218,16 @@ function preflightCuda(project, detection, expectCuda, platform) {
     const wheelCuda = torch.label ? cudaFromLocalLabel(torch.label) : undefined;
     const driver = detection.driverVersion;
     if (!driver)
-        return undefined;
+        return;
     const supported = newestCudaForDriver(driver, platform);
-    if (wheelCuda) {
-        const needed = minimumDriverFor(wheelCuda, platform);
-        if (needed && compareVersions(driver, needed) < 0) {
-            throw new ActionError(`The NVIDIA driver ${driver} is too old for the locked torch ${torch.version} (CUDA ${wheelCuda} needs driver ${needed} or newer; this driver supports CUDA ${supported ?? 'none'}). Fix: update the runner's driver, or point the pytorch-cuda source at an older index (e.g. .../whl/cu${(supported ?? '').replace('.', '')}) and run \`poetry lock\`.`, 'Driver too old for the locked CUDA torch', project.lockPath);
+    // Below CUDA 11 there is no driver table; torch's own warning (verify stage) covers it.
+    if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11) {
+        const support = cudaDriverSupport(driver, wheelCuda, platform);
+        if (support.level === 'too-old') {
+            throw new ActionError(driverTooOldMessage(driver, torch.version, support.message, supported, support.fullSupportFrom, torch.sourceName), 'Driver too old for the locked CUDA torch', project.lockPath);
         }
+        if (support.level === 'compatible')
+            core/* warning */.$e(`${support.message}: torch ${torch.version} should run; update the driver if kernels fail to load.`);
     }
     if (torch.label) {
         for (const gpu of detection.gpus) {
@@ -98311,10 +98241,142 @@ function preflightCuda(project, detection, expectCuda, platform) {
                 core/* warning */.$e(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`);
         }
     }
-    return supported;
+}
+/** One wording for "driver too old", whether the lock (before the sync) or torch (after it) found out. */
+function driverTooOldMessage(driver, torchVersion, why, supportedCuda, fullSupportFrom, sourceName = 'pytorch-cuda') {
+    const olderIndex = supportedCuda ? `, e.g. .../whl/cu${supportedCuda.replace('.', '')} or older` : '';
+    return `The NVIDIA driver ${driver} is too old for torch ${torchVersion}: ${why} (the driver supports CUDA ${supportedCuda ?? 'none'}). Fix: update the runner's driver to ${fullSupportFrom} or newer, or point the ${sourceName} source at a cuXXX index this driver supports${olderIndex}, and run \`poetry lock\`.`;
+}
+
+;// CONCATENATED MODULE: ./src/verify.ts
+
+
+
+
+
+async function probeTorch(run, python, options) {
+    const result = await run(python, [probeScript(), 'torch', '--gpu-op-timeout', String(options.gpuOpTimeoutS)], { timeoutMs: options.timeoutMs });
+    const report = parseProbeOutput(result);
+    if (!report) {
+        const why = result.timedOut ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)` : (0,exec/* lastLines */.w)(result) || `exit code ${result.exitCode}`;
+        throw new ActionError(`The verification probe could not run with ${python}: ${why}.`, 'Verification failed');
+    }
+    return report;
+}
+/** torch's "driver too old (found version 12080)" warning, as the CUDA version the driver supports: '12.8'. */
+function cudaOfTooOldDriverWarning(warnings = []) {
+    for (const text of warnings) {
+        const found = /driver on your system is too old \(found version (\d+)\)/i.exec(text);
+        if (found) {
+            const number = Number(found[1]);
+            return `${Math.floor(number / 1000)}.${Math.floor((number % 1000) / 10)}`;
+        }
+    }
+    return undefined;
+}
+function buildVariant(report) {
+    if (!report.torch_installed)
+        return 'none';
+    if (report.hip_version)
+        return 'rocm';
+    return report.cuda_version ? 'cuda' : 'cpu';
+}
+/** Every reason the environment is not what the mode asked for; empty when it is. */
+function findProblems(report, expected) {
+    const problems = [];
+    const variant = buildVariant(report);
+    const version = report.torch_version ?? '';
+    const trap = 'This is the `-E cuda` without `--with cuda` trap: extras bind only to main-group dependencies, so the CUDA torch must sit in the optional group named by cuda-groups, with the marker `extra==\'cuda\'` and its source on a cuXXX index.';
+    if (variant === 'none') {
+        if (expected.mode === 'cuda') {
+            problems.push(`torch is not installed after \`${expected.syncCommand}\` (${report.import_error}). ${trap}`);
+        }
+        else {
+            problems.push(`torch is not installed after \`${expected.syncCommand}\` (${report.import_error}): the cpu extra does not pull torch. Give torch the marker \`extra=='cpu'\` in [tool.poetry.dependencies] and list it in [tool.poetry.extras] cpu.`);
+        }
+        return problems;
+    }
+    if (expected.mode === 'cuda' && variant !== 'cuda') {
+        const build = variant === 'rocm' ? `a ROCm build (${version}, HIP ${report.hip_version})` : `the CPU build (${version})`;
+        problems.push(`cuda mode installed ${build}, not a CUDA build. ${trap}`);
+    }
+    if (expected.mode === 'cpu' && variant !== 'cpu') {
+        problems.push(`cpu mode installed a ${variant.toUpperCase()} build (${version}${report.cuda_version ? `, CUDA ${report.cuda_version}` : ''}): torch came from PyPI or a GPU index. Pin the main-group torch to the CPU index (\`source = "pytorch-cpu"\`, url https://download.pytorch.org/whl/cpu) and re-lock.`);
+    }
+    const available = report.cuda_available === true;
+    const driverCuda = cudaOfTooOldDriverWarning(report.warnings);
+    if (!available && expected.expectCuda && driverCuda && report.cuda_version && Number(report.cuda_version.split('.')[0]) >= 11) {
+        const needs = minimumDriverFor(report.cuda_version, expected.platform ?? process.platform);
+        const why = `CUDA ${report.cuda_version} needs driver ${needs} or newer`;
+        problems.push(driverTooOldMessage(expected.driverVersion ?? '(version unknown)', version, why, driverCuda, needs));
+    }
+    else if (available !== expected.expectCuda) {
+        if (expected.expectCuda) {
+            const torchSaid = (report.warnings ?? []).find((text) => /CUDA|driver|GPU/i.test(text));
+            const detail = torchSaid ? ` torch warned: ${torchSaid.split('\n')[0]}` : '';
+            problems.push(`torch.cuda.is_available() is False but expect-cuda is true (${variant === 'cuda' ? `build ${version}, CUDA ${report.cuda_version}` : `build ${version}`}). Detection: ${expected.detectionReason}.${detail} Run on a runner with a working NVIDIA driver, or set expect-cuda: false to only check that the CUDA build installs.`);
+        }
+        else {
+            problems.push(`torch.cuda.is_available() is True but expect-cuda is false: this runner has a usable GPU (${expected.detectionReason}). Set expect-cuda: auto or true for GPU runners.`);
+        }
+    }
+    const label = version.includes('+') ? version.split('+')[1] : '';
+    for (const device of report.devices ?? []) {
+        const archs = report.arch_list ?? [];
+        if (device.capability && archs.length > 0 && !capabilityInArchList(device.capability, archs)) {
+            const sm = `sm_${device.capability.replace('.', '')}`;
+            const cuda = cudaFromLocalLabel(label);
+            problems.push(`GPU ${device.index} (${device.name ?? 'unknown'}) is ${sm}, which torch ${version} has no kernels for (built for ${archs.join(' ')}): CUDA kernels would fail with "no kernel image is available". Fix: lock a torch build for a CUDA line that covers ${sm}${cuda ? ` (this one is CUDA ${cuda}; e.g. cu126 covers sm_50 to sm_90, cu128+ adds Blackwell)` : ''}, or run on a GPU this build supports.`);
+            continue;
+        }
+        const op = device.matmul;
+        if (op && !op.value?.ok) {
+            const why = op.error ?? `result differs from the CPU by ${op.value?.max_abs_error}`;
+            problems.push(`A small matmul on GPU ${device.index} (${device.name ?? 'unknown'}) failed: ${why}. The GPU or its driver is not working; check \`nvidia-smi\` and the driver's kernel log on the runner.`);
+        }
+    }
+    return problems;
+}
+
+;// CONCATENATED MODULE: ./src/venv.ts
+
+
+
+/**
+ * Why a venv cannot be trusted with this interpreter, or undefined when it can: venvs hold
+ * absolute paths to their base interpreter, so a moved or upgraded Python breaks them.
+ */
+async function venvProblem(run, venv, interpreter, platform = process.platform) {
+    if (!external_node_fs_.existsSync(external_node_path_.join(venv, 'pyvenv.cfg')))
+        return 'it has no pyvenv.cfg';
+    const python = venvPython(venv, platform);
+    if (!external_node_fs_.existsSync(python))
+        return `${python} is missing or points to an interpreter that no longer exists`;
+    const found = await describeInterpreter(run, python);
+    if (!found)
+        return `${python} does not run`;
+    if (found.version !== interpreter.version)
+        return `it was built with Python ${found.version}, this runner has ${interpreter.version}`;
+    if (external_node_path_.resolve(found.basePrefix) !== external_node_path_.resolve(interpreter.basePrefix)) {
+        return `its base interpreter is ${found.basePrefix}, this runner's is ${interpreter.basePrefix}`;
+    }
+    return undefined;
+}
+/**
+ * Removes the venv the action manages, and only that: the path must be the one the
+ * action chose and look like a venv (or a half-restored one it just created).
+ */
+function discardVenv(venv, createdByRestore) {
+    if (!external_node_fs_.existsSync(venv))
+        return;
+    if (!createdByRestore && !external_node_fs_.existsSync(external_node_path_.join(venv, 'pyvenv.cfg'))) {
+        throw new Error(`Refusing to delete ${venv}: it does not look like a virtualenv.`);
+    }
+    external_node_fs_.rmSync(venv, { recursive: true, force: true });
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
+
 
 
 
@@ -98354,8 +98416,10 @@ async function run() {
         const project = loadProject(inputs.workingDirectory);
         const selection = mode === 'cuda' ? { extras: inputs.cudaExtras, groups: inputs.cudaGroups } : { extras: inputs.cpuExtras, groups: [] };
         checkSelection(project, selection, mode);
+        if (detection.driverVersion)
+            record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
         if (mode === 'cuda')
-            record.cudaDriverVersion = preflightCuda(project, detection, expectCuda, process.platform);
+            preflightCuda(project, detection, expectCuda, process.platform);
         const interpreter = await resolveInterpreter(exec/* runCommand */.d, inputs.python);
         record.pythonVersion = `${interpreter.version} (${interpreter.executable})`;
         const toolDir = process.env.RUNNER_TOOL_CACHE || external_node_path_.join(external_node_os_.homedir(), '.cache', 'setup-poetry-torch');
@@ -98416,7 +98480,7 @@ async function run() {
             return report;
         });
         record.probe = probe;
-        const problems = findProblems(probe, { mode, expectCuda, syncCommand: record.syncCommand, detectionReason: detection.reason });
+        const problems = findProblems(probe, { mode, expectCuda, syncCommand: record.syncCommand, detectionReason: detection.reason, driverVersion: detection.driverVersion });
         record.problems = problems;
         if (problems.length > 0) {
             // Never cache an environment that failed verification.

@@ -186,6 +186,24 @@ describe('seed project with real Poetry', () => {
     timings.cachedLockMs = Date.now() - t0;
   });
 
+  test('a fixed port makes a lock reusable after the index restarts', async () => {
+    const { dir: wheelsDir } = await ensureWheels();
+    const cudaWheelsDir = path.join(DEFAULT_CACHE_ROOT, 'cuda-torch-test-double');
+    let other = await startPackageIndex({ wheelsDir, cudaWheelsDir });
+    const { port } = other;
+    try {
+      const first = await makeSeedProject(path.join(work, 'fixed-1'), { index: other, poetry });
+      await other.close();
+      other = await startPackageIndex({ wheelsDir, cudaWheelsDir, port });
+      assert.equal(other.url, `http://127.0.0.1:${port}/`);
+      const second = await makeSeedProject(path.join(work, 'fixed-2'), { index: other, poetry });
+      assert.equal(second.lockCached, true);
+      assert.equal(await fs.readFile(second.lockFile, 'utf8'), await fs.readFile(first.lockFile, 'utf8'));
+    } finally {
+      await other.close();
+    }
+  });
+
   test('plus-one-package differs from the seed lock by one package', async () => {
     const p = await makeSeedProject(path.join(work, 'plus-one'), { index, poetry, variant: 'plus-one-package' });
     const names = async (f) => [...(await fs.readFile(f, 'utf8')).matchAll(/^name = "([^"]+)"/gm)].map((m) => m[1]);

@@ -57,8 +57,12 @@ export interface Detection {
   reason: string;
 }
 
-export function defaultDetectDeps(): DetectDeps {
-  return { platform: process.platform, root: '/', env: process.env, run: runCommand, nvidiaSmiTimeoutMs: 10_000 };
+/**
+ * SETUP_POETRY_TORCH_SYSTEM_ROOT moves where sys/, proc/ and dev/ are read from: for a
+ * container that mounts the host's elsewhere, and for end-to-end tests fed recorded trees.
+ */
+export function defaultDetectDeps(env: NodeJS.ProcessEnv = process.env): DetectDeps {
+  return { platform: process.platform, root: env.SETUP_POETRY_TORCH_SYSTEM_ROOT || '/', env, run: runCommand, nvidiaSmiTimeoutMs: 10_000 };
 }
 
 export function nvidiaSmiCandidatesFor(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): string[] {

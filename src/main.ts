@@ -14,6 +14,7 @@ import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
 import { discardVenv, venvProblem } from './venv.js';
 import { preflightCuda } from './preflight.js';
+import { newestCudaForDriver } from './cuda.js';
 
 const CACHE_TIMEOUT_MS = Number(process.env.SETUP_POETRY_TORCH_CACHE_TIMEOUT_MS) || 20 * 60_000;
 const SYNC_TIMEOUT_MS = 60 * 60_000;
@@ -40,7 +41,8 @@ export async function run(): Promise<void> {
     const project = loadProject(inputs.workingDirectory);
     const selection: Selection = mode === 'cuda' ? { extras: inputs.cudaExtras, groups: inputs.cudaGroups } : { extras: inputs.cpuExtras, groups: [] };
     checkSelection(project, selection, mode);
-    if (mode === 'cuda') record.cudaDriverVersion = preflightCuda(project, detection, expectCuda, process.platform);
+    if (detection.driverVersion) record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
+    if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform);
 
     const interpreter = await resolveInterpreter(runCommand, inputs.python);
     record.pythonVersion = `${interpreter.version} (${interpreter.executable})`;
@@ -99,7 +101,7 @@ export async function run(): Promise<void> {
       return report;
     });
     record.probe = probe;
-    const problems = findProblems(probe, { mode, expectCuda, syncCommand: record.syncCommand, detectionReason: detection.reason });
+    const problems = findProblems(probe, { mode, expectCuda, syncCommand: record.syncCommand, detectionReason: detection.reason, driverVersion: detection.driverVersion });
     record.problems = problems;
     if (problems.length > 0) {
       // Never cache an environment that failed verification.

@@ -118,10 +118,29 @@ export function isTransient(result: CommandResult): boolean {
   return TRANSIENT.some((pattern) => pattern.test(text));
 }
 
+/**
+ * Poetry's own words without its traceback: the exception and its message, any
+ * "Installing x: Failed" line, and the closing line, on one line.
+ */
+export function poetryErrorSummary(text: string): string {
+  const lines = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line && !line.includes('│') && !/^at\s/.test(line) && !/^The following error occurred/.test(line));
+  const picked: string[] = [];
+  const exception = lines.findIndex((line) => /^[A-Z]\w*(Error|Exception)$/.test(line));
+  if (exception >= 0) picked.push(`${lines[exception]}: ${lines[exception + 1] ?? ''}`.trim());
+  picked.push(...lines.filter((line) => /: Failed$/.test(line)));
+  const last = lines.at(-1);
+  if (last && !picked.some((line) => line.includes(last))) picked.push(last);
+  const summary = picked.join(' ').replace(/\s+/g, ' ');
+  return summary.length > 600 ? `${summary.slice(0, 600)}...` : summary;
+}
+
 /** Known Poetry failures, each turned into the fix a person can act on. */
 export function explainPoetryFailure(result: CommandResult, projectDir: string): string {
   const text = `${result.stderr}\n${result.stdout}`;
-  const own = lastLines(result, 4);
+  const own = poetryErrorSummary(text) || lastLines(result, 4);
   if (/pyproject\.toml changed significantly since poetry\.lock/i.test(text)) return `poetry.lock is stale (pyproject.toml changed since it was locked): run \`poetry lock\` in ${projectDir} and commit poetry.lock.`;
   if (/lock file is not compatible with the current version of Poetry/i.test(text)) return `poetry.lock was written by a newer Poetry than this one: set the poetry-version input to the version that locked it, or upgrade Poetry on the runner. Poetry said: ${own}`;
   const extra = /Extra \[([^\]]+)\] is not specified/i.exec(text);

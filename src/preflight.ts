@@ -4,11 +4,8 @@ import type { Detection } from './detect.js';
 import { ActionError } from './errors.js';
 import { lockedTorch, type Project } from './project.js';
 
-/**
- * Checks, before anything is downloaded, that the CUDA torch the lock pins can work on this
- * runner. Returns the newest CUDA version the driver supports, when a driver was found.
- */
-export function preflightCuda(project: Project, detection: Detection, expectCuda: boolean, platform: NodeJS.Platform): string | undefined {
+/** Checks, before anything is downloaded, that the CUDA torch the lock pins can work on this runner. */
+export function preflightCuda(project: Project, detection: Detection, expectCuda: boolean, platform: NodeJS.Platform): void {
   if (platform === 'darwin') {
     throw new ActionError('mode is cuda, but PyTorch publishes no CUDA builds for macOS: use mode: cpu (or auto) on macOS runners.', 'No CUDA on macOS');
   }
@@ -30,18 +27,14 @@ export function preflightCuda(project: Project, detection: Detection, expectCuda
   }
   const wheelCuda = torch.label ? cudaFromLocalLabel(torch.label) : undefined;
   const driver = detection.driverVersion;
-  if (!driver) return undefined;
+  if (!driver) return;
   const supported = newestCudaForDriver(driver, platform);
 
   // Below CUDA 11 there is no driver table; torch's own warning (verify stage) covers it.
   if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11) {
     const support = cudaDriverSupport(driver, wheelCuda, platform);
     if (support.level === 'too-old') {
-      throw new ActionError(
-        `The NVIDIA driver ${driver} is too old for the locked torch ${torch.version}: ${support.message} (this driver supports CUDA ${supported ?? 'none'}). Fix: update the runner's driver to ${support.fullSupportFrom} or newer, or point the ${torch.sourceName ?? 'CUDA'} source at an older cuXXX index that this driver supports and run \`poetry lock\`.`,
-        'Driver too old for the locked CUDA torch',
-        project.lockPath,
-      );
+      throw new ActionError(driverTooOldMessage(driver, torch.version, support.message, supported, support.fullSupportFrom, torch.sourceName), 'Driver too old for the locked CUDA torch', project.lockPath);
     }
     if (support.level === 'compatible') core.warning(`${support.message}: torch ${torch.version} should run; update the driver if kernels fail to load.`);
   }
@@ -55,5 +48,10 @@ export function preflightCuda(project: Project, detection: Detection, expectCuda
       if (check.verdict === 'likely-unsupported') core.warning(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`);
     }
   }
-  return supported;
+}
+
+/** One wording for "driver too old", whether the lock (before the sync) or torch (after it) found out. */
+export function driverTooOldMessage(driver: string, torchVersion: string, why: string, supportedCuda: string | undefined, fullSupportFrom: string, sourceName = 'pytorch-cuda'): string {
+  const olderIndex = supportedCuda ? `, e.g. .../whl/cu${supportedCuda.replace('.', '')} or older` : '';
+  return `The NVIDIA driver ${driver} is too old for torch ${torchVersion}: ${why} (the driver supports CUDA ${supportedCuda ?? 'none'}). Fix: update the runner's driver to ${fullSupportFrom} or newer, or point the ${sourceName} source at a cuXXX index this driver supports${olderIndex}, and run \`poetry lock\`.`;
 }

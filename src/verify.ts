@@ -1,5 +1,7 @@
 import { ActionError } from './errors.js';
 import { lastLines, type RunCommand } from './exec.js';
+import { capabilityInArchList, cudaFromLocalLabel, minimumDriverFor } from './cuda.js';
+import { driverTooOldMessage } from './preflight.js';
 import { parseProbeOutput, probeScript } from './python.js';
 
 export interface DeviceReport {
@@ -46,6 +48,20 @@ export interface Expectation {
   syncCommand: string;
   /** One line from detection saying why CUDA can or cannot work here. */
   detectionReason: string;
+  driverVersion?: string;
+  platform?: NodeJS.Platform;
+}
+
+/** torch's "driver too old (found version 12080)" warning, as the CUDA version the driver supports: '12.8'. */
+export function cudaOfTooOldDriverWarning(warnings: string[] = []): string | undefined {
+  for (const text of warnings) {
+    const found = /driver on your system is too old \(found version (\d+)\)/i.exec(text);
+    if (found) {
+      const number = Number(found[1]);
+      return `${Math.floor(number / 1000)}.${Math.floor((number % 1000) / 10)}`;
+    }
+  }
+  return undefined;
 }
 
 export type BuildVariant = 'cpu' | 'cuda' | 'rocm' | 'none';
@@ -84,7 +100,12 @@ export function findProblems(report: ProbeReport, expected: Expectation): string
     );
   }
   const available = report.cuda_available === true;
-  if (available !== expected.expectCuda) {
+  const driverCuda = cudaOfTooOldDriverWarning(report.warnings);
+  if (!available && expected.expectCuda && driverCuda && report.cuda_version && Number(report.cuda_version.split('.')[0]) >= 11) {
+    const needs = minimumDriverFor(report.cuda_version, expected.platform ?? process.platform);
+    const why = `CUDA ${report.cuda_version} needs driver ${needs} or newer`;
+    problems.push(driverTooOldMessage(expected.driverVersion ?? '(version unknown)', version, why, driverCuda, needs));
+  } else if (available !== expected.expectCuda) {
     if (expected.expectCuda) {
       const torchSaid = (report.warnings ?? []).find((text) => /CUDA|driver|GPU/i.test(text));
       const detail = torchSaid ? ` torch warned: ${torchSaid.split('\n')[0]}` : '';
@@ -97,7 +118,17 @@ export function findProblems(report: ProbeReport, expected: Expectation): string
       );
     }
   }
+  const label = version.includes('+') ? version.split('+')[1] : '';
   for (const device of report.devices ?? []) {
+    const archs = report.arch_list ?? [];
+    if (device.capability && archs.length > 0 && !capabilityInArchList(device.capability, archs)) {
+      const sm = `sm_${device.capability.replace('.', '')}`;
+      const cuda = cudaFromLocalLabel(label);
+      problems.push(
+        `GPU ${device.index} (${device.name ?? 'unknown'}) is ${sm}, which torch ${version} has no kernels for (built for ${archs.join(' ')}): CUDA kernels would fail with "no kernel image is available". Fix: lock a torch build for a CUDA line that covers ${sm}${cuda ? ` (this one is CUDA ${cuda}; e.g. cu126 covers sm_50 to sm_90, cu128+ adds Blackwell)` : ''}, or run on a GPU this build supports.`,
+      );
+      continue;
+    }
     const op = device.matmul;
     if (op && !op.value?.ok) {
       const why = op.error ?? `result differs from the CPU by ${op.value?.max_abs_error}`;

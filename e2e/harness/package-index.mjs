@@ -64,7 +64,7 @@ async function scanWheels(dir) {
 /**
  * Start the index. wheelsDir: CPU torch + everything else (ensureWheels()).
  * cudaWheelsDir: the CUDA torch wheel(s) (buildFakeCudaTorchWheel()).
- * Returns { url, cpuUrl, cudaUrl, pypiUrl, faults, requests, routes, close() }.
+ * Returns { url, cpuUrl, cudaUrl, pypiUrl, port, faults, requests, routes, fingerprint, close() }.
  *
  * faults (mutable, read per request):
  *   status:  { code: 503, count: 2, retryAfter?: seconds } the next `count`
@@ -73,7 +73,7 @@ async function scanWheels(dir) {
  *            is destroyed at once, like a dead host behind a proxy.
  *   delayMs: wait this long before answering each matching request.
  *   match:   optional RegExp or path prefix limiting status/delayMs to some paths.
- * requests: [{ method, path, status, bytes, fault? }] in arrival order; a
+ * requests: [{ method, path, status, bytes, accept, fault? }] in arrival order; a
  *   connection killed by `down` logs { method: null, path: null, status: 'down' }.
  */
 export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, host = '127.0.0.1' } = {}) {
@@ -84,6 +84,10 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
     'whl/cu130': [...cuda, ...base.filter(notTorch), ...cuda.filter(notTorch)],
     simple: [...base.filter(notTorch), ...cuda.filter(notTorch)],
   };
+
+  // Changes whenever any served file does: part of project.mjs's lock-cache key.
+  const fingerprint = sha256(Object.entries(routes)
+    .map(([r, ws]) => `${r}:${ws.map((w) => `${w.filename}=${w.sha256}`).sort().join(',')}`).join('\n'));
 
   const faults = { status: null, down: false, delayMs: 0, match: null };
   const requests = [];
@@ -101,7 +105,7 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
       return;
     }
     const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/\/{2,}/g, '/');
-    const entry = { method: req.method, path: urlPath, status: 0, bytes: 0 };
+    const entry = { method: req.method, path: urlPath, status: 0, bytes: 0, accept: req.headers.accept ?? null };
     requests.push(entry);
     const send = (status, body = '', headers = {}) => {
       entry.status = status;
@@ -205,6 +209,7 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
     faults,
     requests,
     routes,
+    fingerprint,
     close: () => new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections?.();

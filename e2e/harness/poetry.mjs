@@ -62,7 +62,7 @@ export async function poetryWheelhouse(version = POETRY_VERSION, cacheRoot = DEF
  */
 export function poetryEnv({ cacheRoot = DEFAULT_CACHE_ROOT, cacheDir, offline = true, extra = {} } = {}) {
   const env = { ...process.env };
-  // pip settings from the host must not leak into what is being tested.
+  // The host's pip/Poetry settings must not leak in; pass them back via `extra`.
   for (const k of Object.keys(env)) if (k.startsWith('PIP_') || k.startsWith('POETRY_')) delete env[k];
   Object.assign(env, {
     POETRY_CACHE_DIR: cacheDir ?? path.join(cacheRoot, 'poetry-cache'),

@@ -76,8 +76,8 @@ async function copySeed(from, to) {
  * Copy examples/seed to targetDir, point it at `index`, apply `variant` (a name in
  * VARIANTS or a function of the pyproject text), and `poetry lock` it (unless
  * lock: false). Locks are cached under <cacheRoot>/locks keyed on the final
- * pyproject text and Poetry version; the URL holds the index's port, so a cached
- * lock is reused for the same index (or a fixed `port`).
+ * pyproject text, the Poetry version and the index's files; the URLs hold the
+ * index's port, so a cached lock is reused for the same index (or a fixed `port`).
  * Returns { dir, pyproject, lockFile, lockMs, lockCached }.
  */
 export async function makeSeedProject(targetDir, {
@@ -95,7 +95,7 @@ export async function makeSeedProject(targetDir, {
   if (!lock) return result;
   if (!poetry) throw new Error('makeSeedProject: poetry is required to lock');
 
-  const key = createHash('sha256').update(`${poetry.version}\0${pyproject}`).digest('hex').slice(0, 32);
+  const key = createHash('sha256').update(`${poetry.version}\0${index.fingerprint ?? ''}\0${pyproject}`).digest('hex').slice(0, 32);
   const cached = path.join(cacheRoot, 'locks', `${key}.lock`);
   if (await exists(cached)) {
     await fs.copyFile(cached, lockFile);

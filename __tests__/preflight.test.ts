@@ -1,0 +1,60 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Detection } from '../src/detect.js';
+import { preflightCuda } from '../src/preflight.js';
+import { loadProject } from '../src/project.js';
+
+const seed = fs.readFileSync(new URL('../examples/seed/pyproject.toml', import.meta.url), 'utf8');
+
+function lockedProject(cudaTorch: string) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'preflight-'));
+  fs.writeFileSync(path.join(dir, 'pyproject.toml'), seed);
+  fs.writeFileSync(
+    path.join(dir, 'poetry.lock'),
+    `[[package]]\nname = "torch"\nversion = "2.13.0+cpu"\n[package.source]\ntype = "legacy"\nurl = "https://download.pytorch.org/whl/cpu"\nreference = "pytorch-cpu"\n\n` +
+      `[[package]]\nname = "torch"\nversion = "${cudaTorch}"\n[package.source]\ntype = "legacy"\nurl = "https://download.pytorch.org/whl/cu"\nreference = "pytorch-cuda"\n`,
+  );
+  return loadProject(dir);
+}
+
+function gpuRunner(driverVersion: string, name: string, computeCapability: string): Detection {
+  return { cudaUsable: true, hardwarePresent: true, driverVersion, gpus: [{ name, computeCapability, driverVersion }], sources: [], reason: `found 1 x ${name} (nvidia-smi)` };
+}
+
+function errorOf(work: () => unknown): string | undefined {
+  try {
+    work();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return undefined;
+}
+
+describe('preflightCuda', () => {
+  it('passes a driver that fully supports the locked CUDA and a covered GPU', () => {
+    expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), gpuRunner('580.65.06', 'NVIDIA H100 80GB HBM3', '9.0'), true, 'linux'))).toBeUndefined();
+  });
+
+  it('fails a driver too old for the locked wheel, with both fixes', () => {
+    const message = errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), gpuRunner('550.54.15', 'NVIDIA A100-SXM4-40GB', '8.0'), true, 'linux'));
+    expect(message).toMatch(/^The NVIDIA driver 550\.54\.15 is too old for torch 2\.14\.1\+cu130: .*\(the driver supports CUDA 12\.4\)/);
+    expect(message).toContain('update the runner');
+    expect(message).toContain('point the pytorch-cuda source at a cuXXX index this driver supports, e.g. .../whl/cu124 or older');
+  });
+
+  it('lets minor-version compatibility through (cu128 on a 550 driver)', () => {
+    expect(errorOf(() => preflightCuda(lockedProject('2.8.0+cu128'), gpuRunner('550.54.15', 'NVIDIA A100-SXM4-40GB', '8.0'), true, 'linux'))).toBeUndefined();
+  });
+
+  it('fails a Pascal GPU on a CUDA 13 build before the download', () => {
+    const message = errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), gpuRunner('580.65.06', 'NVIDIA GeForce GTX 1080', '6.1'), true, 'linux'));
+    expect(message).toMatch(/^NVIDIA GeForce GTX 1080 \(sm_61\): GPU sm_61 .* is not among the architectures torch 2\.14\.1 cu130 is built for/);
+  });
+
+  it('fails on a runner where CUDA cannot work when CUDA is expected, and not when it is not', () => {
+    const cpuRunner: Detection = { cudaUsable: false, hardwarePresent: false, gpus: [], sources: [], reason: 'no NVIDIA GPU' };
+    expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), cpuRunner, true, 'linux'))).toMatch(/^mode is cuda and expect-cuda is true, but CUDA cannot work on this runner: no NVIDIA GPU/);
+    expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), cpuRunner, false, 'linux'))).toBeUndefined();
+  });
+});
