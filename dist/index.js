@@ -98224,7 +98224,7 @@ function preflightCuda(project, detection, expectCuda, platform) {
     if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11) {
         const support = cudaDriverSupport(driver, wheelCuda, platform);
         if (support.level === 'too-old') {
-            throw new ActionError(driverTooOldMessage(driver, torch.version, support.message, supported, support.fullSupportFrom, torch.sourceName), 'Driver too old for the locked CUDA torch', project.lockPath);
+            throw new ActionError(driverTooOldMessage(driver, torch.version, `CUDA ${wheelCuda} needs driver ${support.compatibilityFloor ?? support.fullSupportFrom} or newer`, supported, support.fullSupportFrom, torch.sourceName), 'Driver too old for the locked CUDA torch', project.lockPath);
         }
         if (support.level === 'compatible')
             core/* warning */.$e(`${support.message}: torch ${torch.version} should run; update the driver if kernels fail to load.`);
