@@ -95522,8 +95522,9 @@ function killTree(pid) {
     if (pid === undefined)
         return;
     try {
+        // Windows has no process groups: taskkill /T ends the children (pip, tar) too.
         if (process.platform === 'win32')
-            process.kill(pid, 'SIGKILL');
+            (0,external_node_child_process_namespaceObject.spawn)('taskkill', ['/T', '/F', '/PID', String(pid)], { stdio: 'ignore', windowsHide: true });
         else
             process.kill(-pid, 'SIGKILL');
     }
@@ -97845,8 +97846,8 @@ function lockedTorch(project, mode) {
         candidates.push({
             version,
             label: version.includes('+') ? version.split('+')[1] : undefined,
-            sourceName: source?.reference ? String(source.reference) : undefined,
-            sourceUrl: source?.url ? String(source.url) : undefined,
+            sourceName: typeof source?.reference === 'string' ? source.reference : undefined,
+            sourceUrl: typeof source?.url === 'string' ? source.url : undefined,
         });
     }
     const isCuda = (torch) => /^cu\d+$/.test(torch.label ?? '') || (torch.label === undefined && !torch.sourceUrl);
@@ -98548,7 +98549,8 @@ async function restore(inputs, venv, keys, interpreter, record) {
         if (outcome.kind === 'failed')
             core/* warning */.$e(`Cache restore failed, continuing with a cold sync: ${outcome.reason}`);
         discardVenv(venv, true); // whatever a broken extraction left behind
-        core/* info */.pq(outcome.kind === 'miss' ? `No cache entry for ${keys.primary} or ${keys.restorePrefix}*.` : '');
+        if (outcome.kind === 'miss')
+            core/* info */.pq(`No cache entry for ${keys.primary} or ${keys.restorePrefix}*.`);
         return outcome;
     }
     core/* info */.pq(`Restored ${venv} from ${outcome.matchedKey} (${outcome.kind}).`);

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { poetryWheelhouse } from './harness/poetry.mjs';
 import { applyExportedEnv } from './harness/runner.mjs';
 import { snapshotTree, startStage } from './harness/stage.mjs';
 
@@ -153,5 +154,21 @@ describe('bad input', () => {
     const [error] = errors(result);
     assert.match(error.message, /^poetry\.lock not found in .*run `poetry lock` and commit poetry\.lock/);
     await assert.rejects(fs.access(path.join(workspace, 'poetry.lock')));
+  });
+});
+
+describe('a runner without Poetry', () => {
+  test('installs the pinned Poetry with pip, exposes only `poetry` on PATH, and syncs', async () => {
+    const workspace = await stage.workspace('seed', 'no-poetry');
+    // Poetry's wheels from PyPI, fetched once into .cache/; pip installs them offline here.
+    const wheelhouse = await poetryWheelhouse();
+    const withoutPoetry = stage.baseEnv.PATH.split(path.delimiter).filter((dir) => !dir.endsWith('poetry-bin')).join(path.delimiter);
+    const toolCache = path.join(stage.scratch, 'tool-cache');
+    const result = await stage.run(workspace, { mode: 'cpu', cache: 'false' }, { env: { PATH: withoutPoetry, ...wheelhouse.env }, toolCache });
+    assert.equal(result.exitCode, 0, result.log);
+    assert.match(result.summary, /Poetry \| 2\.5\.1 \(installed by this step\)/);
+    assert.deepEqual(result.path, [path.join(toolCache, 'poetry', '2.5.1', 'bin')]);
+    assert.deepEqual(await fs.readdir(result.path[0]), ['poetry']);
+    assert.equal(result.outputs['torch-version'], '2.13.0+cpu');
   });
 });

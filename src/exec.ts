@@ -63,7 +63,8 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
 function killTree(pid: number | undefined): void {
   if (pid === undefined) return;
   try {
-    if (process.platform === 'win32') process.kill(pid, 'SIGKILL');
+    // Windows has no process groups: taskkill /T ends the children (pip, tar) too.
+    if (process.platform === 'win32') spawn('taskkill', ['/T', '/F', '/PID', String(pid)], { stdio: 'ignore', windowsHide: true });
     else process.kill(-pid, 'SIGKILL');
   } catch {
     // Already gone.

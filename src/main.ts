@@ -9,7 +9,7 @@ import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';
 import { createVenv, locatePoetry, locateVenv, poetryEnvironment, syncCommand, syncProject, wantsInProjectVenv } from './poetry.js';
 import { checkSelection, loadProject, type Selection } from './project.js';
-import { resolveInterpreter, venvPython } from './python.js';
+import { resolveInterpreter, venvPython, type Interpreter } from './python.js';
 import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
 import { discardVenv, venvProblem } from './venv.js';
@@ -140,7 +140,7 @@ export function chooseMode(inputs: Inputs, detection: Detection): { mode: 'cpu' 
     : { mode: 'cpu', reason: `auto: no usable NVIDIA GPU (${detection.diagnosis ?? detection.reason})` };
 }
 
-async function restore(inputs: Inputs, venv: string, keys: { primary: string; restorePrefix: string }, interpreter: Parameters<typeof venvProblem>[2], record: RunRecord): Promise<RestoreOutcome> {
+async function restore(inputs: Inputs, venv: string, keys: { primary: string; restorePrefix: string }, interpreter: Interpreter, record: RunRecord): Promise<RestoreOutcome> {
   if (!inputs.cache) return { kind: 'skipped', reason: 'cache: false' };
   const unavailable = cacheUnavailableReason();
   if (unavailable) {
@@ -161,7 +161,7 @@ async function restore(inputs: Inputs, venv: string, keys: { primary: string; re
   if (outcome.kind === 'failed' || outcome.kind === 'miss') {
     if (outcome.kind === 'failed') core.warning(`Cache restore failed, continuing with a cold sync: ${outcome.reason}`);
     discardVenv(venv, true); // whatever a broken extraction left behind
-    core.info(outcome.kind === 'miss' ? `No cache entry for ${keys.primary} or ${keys.restorePrefix}*.` : '');
+    if (outcome.kind === 'miss') core.info(`No cache entry for ${keys.primary} or ${keys.restorePrefix}*.`);
     return outcome;
   }
   core.info(`Restored ${venv} from ${outcome.matchedKey} (${outcome.kind}).`);

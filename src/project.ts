@@ -154,8 +154,8 @@ export function lockedTorch(project: Project, mode: 'cpu' | 'cuda'): LockedTorch
     candidates.push({
       version,
       label: version.includes('+') ? version.split('+')[1] : undefined,
-      sourceName: source?.reference ? String(source.reference) : undefined,
-      sourceUrl: source?.url ? String(source.url) : undefined,
+      sourceName: typeof source?.reference === 'string' ? source.reference : undefined,
+      sourceUrl: typeof source?.url === 'string' ? source.url : undefined,
     });
   }
   const isCuda = (torch: LockedTorch): boolean => /^cu\d+$/.test(torch.label ?? '') || (torch.label === undefined && !torch.sourceUrl);

@@ -16,12 +16,15 @@ export { REPO_ROOT };
 /**
  * Starts the index and the cache service and makes sure Poetry and the wheels are here.
  * `poetryCacheDir`: Poetry's own cache; shared (the default) so cold syncs reuse downloaded wheels.
+ * `cudaWheelsDir`: wheels for the cu130 route; default: the CUDA torch test double.
  */
-export async function startStage({ cacheRoot = DEFAULT_CACHE_ROOT, poetryCacheDir } = {}) {
+export async function startStage({ cacheRoot = DEFAULT_CACHE_ROOT, poetryCacheDir, cudaWheelsDir } = {}) {
   const [wheels, poetry] = await Promise.all([ensureWheels(cacheRoot), ensurePoetry(undefined, cacheRoot)]);
-  const cudaWheelsDir = path.join(cacheRoot, 'cuda-torch-test-double');
-  // A stand-in for a CUDA torch build (no 3 GB download, no GPU here): see wheels.mjs.
-  await buildFakeCudaTorchWheel(cudaWheelsDir);
+  if (!cudaWheelsDir) {
+    cudaWheelsDir = path.join(cacheRoot, 'cuda-torch-test-double');
+    // A stand-in for a CUDA torch build (no 3 GB download, no GPU here): see wheels.mjs.
+    await buildFakeCudaTorchWheel(cudaWheelsDir);
+  }
   const index = await startPackageIndex({ wheelsDir: wheels.dir, cudaWheelsDir });
   const cache = await startCacheServer();
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'spt-stage-'));

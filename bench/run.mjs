@@ -1,0 +1,339 @@
+// `npm run bench [-- options]`: time to a verified torch environment, the bundled action against
+// the alternatives and the physical floor, all measured in this one run on this machine
+// (medians of --runs each; runs are interleaved so drift hits every row alike).
+//
+//   --runs N        repetitions per row (default 3; at least 3 for a claim)
+//   --rows a,b      subset of: cold, warm, partial, artifact, floor, overhead (default: all)
+//   --smoke         --runs 1 --rows cold,warm,floor: proves the harness works, claims nothing
+//   --cuda          cold, warm and floor with the real CUDA torch 2.14.1 (several GB; opt-in)
+//   --dist DIR      bundle to measure (default dist/), e.g. an older build for an A/B
+//   --out FILE      also write the report (markdown) to FILE
+//   --json FILE     also write every raw measurement to FILE
+//
+// Rows (seed example; cpu mode with the real torch 2.13.0+cpu wheel unless --cuda):
+//   cold      the action with an empty cache and an empty POETRY_CACHE_DIR: miss, sync, verify, save
+//   warm      the action again on the same lock after the venv is gone: exact hit, verify
+//   partial   the action on the 'plus-one-package' lock: partial restore, sync, verify, save
+//   artifact  the alternative: @actions/cache restore of POETRY_CACHE_DIR, `poetry sync`, same probe
+//   floor     the archive the cache service holds, extracted with tar+zstd, then `import torch`
+//   overhead  the action with cache: false on a synced venv, minus a bare `poetry sync` and a bare probe
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { REPO_ROOT, startStage } from '../e2e/harness/stage.mjs';
+import { DEFAULT_CACHE_ROOT, PYTHON, ensureWheels, runOk } from '../e2e/harness/wheels.mjs';
+
+const ALL_ROWS = ['cold', 'warm', 'partial', 'artifact', 'floor', 'overhead'];
+const ROW_TITLES = {
+  cold: 'cold (no cache)',
+  warm: 'warm exact',
+  partial: 'warm partial (+1 package)',
+  artifact: 'artifact-cache alternative',
+  floor: 'floor (tar+zstd extract + import torch)',
+  overhead: 'overhead (action - bare sync - bare probe)',
+};
+const ARTIFACT_KEY = 'bench-poetry-artifacts';
+const NODE24 = path.join(REPO_ROOT, 'node_modules', '.bin', 'node');
+const PRELOAD = pathToFileURL(path.join(REPO_ROOT, 'bench', 'preload.mjs')).href;
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string' },
+    rows: { type: 'string' },
+    smoke: { type: 'boolean', default: false },
+    cuda: { type: 'boolean', default: false },
+    dist: { type: 'string' },
+    out: { type: 'string' },
+    json: { type: 'string' },
+  },
+});
+const runs = Number(opts.runs ?? (opts.smoke || opts.cuda ? 1 : 3));
+const rows = (opts.rows ?? (opts.smoke || opts.cuda ? 'cold,warm,floor' : ALL_ROWS.join(','))).split(',').map((r) => r.trim());
+for (const row of rows) if (!ALL_ROWS.includes(row)) throw new Error(`unknown row ${row}; rows: ${ALL_ROWS.join(', ')}`);
+if (opts.cuda && rows.some((r) => !['cold', 'warm', 'floor'].includes(r))) throw new Error('--cuda measures cold, warm and floor only');
+if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+const want = (row) => rows.includes(row);
+
+const log = (line) => process.stderr.write(`[bench] ${line}\n`);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const sec = (ms) => (ms / 1000).toFixed(2);
+const mib = (bytes) => (bytes / 2 ** 20).toFixed(0);
+
+/** Runs a program to completion; resolves {ms, code, stdout, stderr}. */
+function timed(file, args, { cwd, env, allowFail = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(file, args, { cwd, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const result = { ms: performance.now() - started, code, stdout, stderr };
+      if (code !== 0 && !allowFail) reject(new Error(`${file} ${args.join(' ')} exited ${code}\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
+      else resolve(result);
+    });
+  });
+}
+
+/** Dirty pages of the previous step are written back before the next timed one starts. */
+const settle = () => spawnSync('sync');
+
+function machine() {
+  const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? '?';
+  const version = (file, args) => {
+    const r = spawnSync(file, args, { encoding: 'utf8' });
+    return (r.stdout || r.stderr || '?').trim().split('\n')[0];
+  };
+  return {
+    cpu,
+    nproc: os.availableParallelism(),
+    memoryGiB: (os.totalmem() / 2 ** 30).toFixed(1),
+    kernel: os.release(),
+    node: version(NODE24, ['--version']),
+    python: version(PYTHON, ['--version']),
+    tar: version('tar', ['--version']),
+    zstd: version('zstd', ['--version']),
+    tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.trim().split('\n').pop()?.split(/\s+/)[1] ?? '?',
+    pythonDontWriteBytecode: process.env.PYTHONDONTWRITEBYTECODE ?? '',
+  };
+}
+
+/** Time per stage of one action run, from the spawn trace that bench/preload.mjs records. */
+function breakdown(procs, wallMs) {
+  const main = procs.find((p) => p.role === 'main');
+  const parts = {};
+  let children = 0;
+  for (const s of main?.spawns ?? []) {
+    if (s.endMs === undefined) continue;
+    const ms = s.endMs - s.startMs;
+    let name;
+    if (s.worker) name = `cache ${s.worker}`;
+    else if (/probe\.py torch/.test(s.cmd)) name = 'verify (probe torch)';
+    else if (/probe\.py interpreter/.test(s.cmd)) name = 'interpreter checks';
+    else if (/(^|\/)poetry sync/.test(s.cmd)) name = 'poetry sync';
+    else if (/(^|\/)poetry /.test(s.cmd)) name = `poetry ${s.cmd.split(' ')[1]}`;
+    else name = 'other programs';
+    parts[name] = (parts[name] ?? 0) + ms;
+    children += ms;
+  }
+  parts['action itself (node start, detect, summary)'] = wallMs - children;
+  return parts;
+}
+
+async function readProcs(file) {
+  if (!existsSync(file)) return [];
+  return (await fs.readFile(file, 'utf8')).trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+}
+
+async function main() {
+  const started = Date.now();
+  const cudaWheelsDir = opts.cuda ? await ensureRealCudaWheels() : undefined;
+  log(`starting the stage${opts.cuda ? ' (real CUDA torch index)' : ''}`);
+  const stage = await startStage({ cudaWheelsDir });
+  let probeSeq = 0;
+  try {
+    // The bundle is copied: a concurrent `npm run bundle` (it empties dist/) must not hit a run.
+    const dist = path.join(stage.scratch, 'dist');
+    await fs.cp(path.resolve(opts.dist ?? path.join(REPO_ROOT, 'dist')), dist, { recursive: true });
+    const entry = path.join(dist, 'index.js');
+    const probe = path.join(dist, 'probe.py');
+    const inputs = opts.cuda ? { mode: 'cuda', 'expect-cuda': 'false' } : { mode: 'cpu' };
+    const syncArgs = opts.cuda ? ['sync', '--no-interaction', '--no-ansi', '--extras=cuda', '--with=cuda'] : ['sync', '--no-interaction', '--no-ansi', '--extras=cpu'];
+    const timeoutMs = opts.cuda ? 60 * 60_000 : 15 * 60_000;
+    const env = (extra = {}) => ({ ...stage.baseEnv, ...extra });
+
+    const data = { rows: Object.fromEntries(rows.map((r) => [r, []])), parts: {}, saveMs: [], restoreMs: [], archiveBytes: [], venvBytes: [], peakKiB: {}, extra: {} };
+    const note = (row, ms, parts) => {
+      data.rows[row]?.push(ms);
+      if (parts) (data.parts[row] ??= []).push(parts);
+    };
+
+    async function action(workspace, actionInputs, extraEnv = {}) {
+      const probeFile = path.join(stage.scratch, `procs-${++probeSeq}.jsonl`);
+      const result = await stage.run(workspace, actionInputs, {
+        env: { NODE_OPTIONS: `--import=${PRELOAD}`, BENCH_PROBE_FILE: probeFile, BENCH_TRACE: '1', ...extraEnv },
+        entry,
+        timeoutMs,
+      });
+      if (result.exitCode !== 0) throw new Error(`the action failed (${result.exitCode}):\n${result.log.slice(-4000)}`);
+      const procs = await readProcs(probeFile);
+      for (const p of procs) data.peakKiB[p.role] = Math.max(data.peakKiB[p.role] ?? 0, p.vmHwmKiB);
+      const worker = (op) => procs.find((p) => p.role === 'main')?.spawns.find((s) => s.worker === op);
+      const span = (s) => (s?.endMs !== undefined ? s.endMs - s.startMs : undefined);
+      return { ms: result.durationMs, result, parts: breakdown(procs, result.durationMs), saveMs: span(worker('save')), restoreMs: span(worker('restore')) };
+    }
+
+    const rmVenv = (workspace) => fs.rm(path.join(workspace, '.venv'), { recursive: true, force: true });
+    const venvBytes = (workspace) => Number(spawnSync('du', ['-sb', path.join(workspace, '.venv')], { encoding: 'utf8' }).stdout.split(/\s/)[0]);
+
+    // The artifact alternative's cache entry: Poetry's cache after one sync, saved once.
+    const artifactDir = path.join(stage.scratch, 'poetry-artifact-cache');
+    const artifactEnv = { ...stage.cache.env, RUNNER_TEMP: path.join(stage.scratch, 'artifact-temp'), GITHUB_WORKSPACE: stage.scratch };
+    if (want('artifact')) {
+      log('artifact alternative: filling and saving a Poetry cache (untimed)');
+      const ws = await stage.workspace('seed', 'artifact-setup');
+      await runOk(stage.poetry.poetry, syncArgs, { cwd: ws, env: env({ POETRY_CACHE_DIR: artifactDir }) });
+      await fs.mkdir(artifactEnv.RUNNER_TEMP, { recursive: true });
+      await runOk(NODE24, [path.join(REPO_ROOT, 'bench', 'artifact-cache.mjs'), 'save', artifactDir, ARTIFACT_KEY], { cwd: stage.scratch, env: env(artifactEnv) });
+      data.extra.artifactArchiveBytes = stage.cache.entries().find((e) => e.key === ARTIFACT_KEY)?.sizeBytes;
+      await fs.rm(ws, { recursive: true, force: true });
+    }
+    const plusOne = want('partial') ? await stage.workspace('plus-one-package', 'plus-one-lock') : undefined;
+
+    for (let i = 0; i < runs; i++) {
+      log(`round ${i + 1} of ${runs}`);
+      // cold: nothing cached for this lock, and Poetry's own cache empty as well.
+      await stage.cache.deleteEntries(({ key }) => key !== ARTIFACT_KEY);
+      const ws = await stage.workspace('seed', `round${i}`);
+      const poetryCache = await fs.mkdtemp(path.join(stage.scratch, 'poetry-cache-'));
+      settle();
+      const cold = await action(ws, inputs, { POETRY_CACHE_DIR: poetryCache });
+      if (cold.result.outputs['cache-hit'] !== 'false' || !/Cache restore \| miss/.test(cold.result.summary)) throw new Error('cold run was not a miss');
+      if (want('cold')) note('cold', cold.ms, cold.parts);
+      if (cold.saveMs !== undefined) data.saveMs.push(cold.saveMs);
+      const saved = stage.cache.entries().find((e) => e.key === cold.result.outputs['cache-key']);
+      if (!saved) throw new Error(`cold run saved nothing:\n${cold.result.log.slice(-3000)}`);
+      data.archiveBytes.push(saved.sizeBytes);
+      data.venvBytes.push(venvBytes(ws));
+      await fs.rm(poetryCache, { recursive: true, force: true });
+      log(`  cold ${sec(cold.ms)} s`);
+
+      if (want('warm') || want('partial') || want('overhead')) {
+        await rmVenv(ws);
+        settle();
+        const warm = await action(ws, inputs);
+        if (warm.result.outputs['cache-hit'] !== 'true') throw new Error(`warm run was not an exact hit:\n${warm.result.log.slice(-3000)}`);
+        if (want('warm')) note('warm', warm.ms, warm.parts);
+        if (warm.restoreMs !== undefined) data.restoreMs.push(warm.restoreMs);
+        log(`  warm exact ${sec(warm.ms)} s`);
+      }
+
+      if (want('floor')) {
+        const dir = await fs.mkdtemp(path.join(stage.scratch, 'floor-'));
+        settle();
+        const extract = await timed('tar', ['--use-compress-program=zstd', '-xf', saved.file, '-P', '-C', dir]);
+        const imported = await timed(path.join(dir, '.venv', 'bin', 'python'), ['-c', 'import torch']);
+        note('floor', extract.ms + imported.ms, { 'tar+zstd extract': extract.ms, 'import torch': imported.ms });
+        await fs.rm(dir, { recursive: true, force: true });
+        log(`  floor ${sec(extract.ms + imported.ms)} s`);
+      }
+
+      if (want('partial')) {
+        for (const file of ['pyproject.toml', 'poetry.lock']) await fs.copyFile(path.join(plusOne, file), path.join(ws, file));
+        await rmVenv(ws);
+        settle();
+        const partial = await action(ws, inputs);
+        if (partial.result.outputs['cache-matched-key'] !== saved.key || partial.result.outputs['cache-hit'] !== 'false') throw new Error('partial run was not a partial hit');
+        note('partial', partial.ms, partial.parts);
+        log(`  warm partial ${sec(partial.ms)} s`);
+      }
+
+      if (want('overhead')) {
+        settle();
+        const full = await action(ws, { ...inputs, cache: 'false' });
+        settle();
+        const bareSync = await timed(stage.poetry.poetry, syncArgs, { cwd: ws, env: env() });
+        settle();
+        const bareProbe = await timed(path.join(ws, '.venv', 'bin', 'python'), [probe, 'torch']);
+        note('overhead', full.ms - bareSync.ms - bareProbe.ms, { 'action, cache: false': full.ms, 'bare poetry sync': bareSync.ms, 'bare probe': bareProbe.ms });
+        log(`  overhead ${sec(full.ms - bareSync.ms - bareProbe.ms)} s`);
+      }
+      await fs.rm(ws, { recursive: true, force: true });
+
+      if (want('artifact')) {
+        const alt = await stage.workspace('seed', `artifact${i}`);
+        await fs.rm(artifactDir, { recursive: true, force: true });
+        settle();
+        const restored = await timed(NODE24, [path.join(REPO_ROOT, 'bench', 'artifact-cache.mjs'), 'restore', artifactDir, ARTIFACT_KEY], { cwd: stage.scratch, env: env(artifactEnv) });
+        const synced = await timed(stage.poetry.poetry, syncArgs, { cwd: alt, env: env({ POETRY_CACHE_DIR: artifactDir }) });
+        if (/Downloading/i.test(synced.stdout)) log('  warning: the artifact alternative downloaded something');
+        const verified = await timed(path.join(alt, '.venv', 'bin', 'python'), [probe, 'torch']);
+        const total = restored.ms + synced.ms + verified.ms;
+        note('artifact', total, { 'restore Poetry cache': restored.ms, 'poetry sync': synced.ms, 'verify (probe torch)': verified.ms });
+        await fs.rm(alt, { recursive: true, force: true });
+        log(`  artifact alternative ${sec(total)} s`);
+      }
+    }
+
+    const report = render(data, { machine: machine(), runs, elapsedMs: Date.now() - started, cuda: opts.cuda, dist: opts.dist ?? 'dist/' });
+    process.stdout.write(report);
+    if (opts.out) await fs.writeFile(opts.out, report);
+    if (opts.json) await fs.writeFile(opts.json, `${JSON.stringify(data, null, 2)}\n`);
+  } finally {
+    await stage.close();
+  }
+}
+
+function render(data, { machine: m, runs: n, elapsedMs, cuda, dist }) {
+  const lines = [];
+  const med = (row) => (data.rows[row]?.length ? median(data.rows[row]) : undefined);
+  lines.push(`## setup-poetry-torch benchmark (${cuda ? 'cuda mode, real torch 2.14.1 CUDA build' : 'cpu mode, real torch 2.13.0+cpu'}; bundle ${dist})`, '');
+  lines.push(`Machine: ${m.cpu}, ${m.nproc} CPUs, ${m.memoryGiB} GiB RAM, Linux ${m.kernel}, tmp on ${m.tmpFs}; ${m.node}, ${m.python}, ${m.tar}, ${m.zstd}; PYTHONDONTWRITEBYTECODE=${m.pythonDontWriteBytecode || '(unset)'}.`);
+  lines.push(`Medians of ${n} run(s) per row, rounds interleaved; whole bench ${sec(elapsedMs)} s.${n < 3 ? ' Fewer than 3 runs: figures show the harness works, they are not a claim.' : ''}`, '');
+  lines.push('| row | median s | runs s | where the time goes (medians, s) |', '|---|---|---|---|');
+  for (const row of ALL_ROWS) {
+    if (!data.rows[row]?.length) continue;
+    const parts = data.parts[row] ?? [];
+    const names = [...new Set(parts.flatMap((p) => Object.keys(p)))];
+    const where = names.map((name) => `${name} ${sec(median(parts.map((p) => p[name] ?? 0)))}`).join('; ');
+    lines.push(`| ${ROW_TITLES[row]} | ${sec(med(row))} | ${data.rows[row].map(sec).join(', ')} | ${where} |`);
+  }
+  lines.push('');
+
+  const figures = [];
+  if (data.archiveBytes.length) figures.push(`venv archive (zstd, as stored by the cache service): ${mib(median(data.archiveBytes))} MiB from a ${mib(median(data.venvBytes))} MiB venv`);
+  if (data.saveMs.length) figures.push(`save added to the cold run (cache worker, tar+zstd+upload): ${sec(median(data.saveMs))} s`);
+  if (data.restoreMs.length) figures.push(`restore in the warm run (cache worker, download+extract): ${sec(median(data.restoreMs))} s`);
+  if (data.extra.artifactArchiveBytes) figures.push(`Poetry cache archive for the alternative: ${mib(data.extra.artifactArchiveBytes)} MiB (real @actions/cache save/restore of POETRY_CACHE_DIR under Node 24, same cache stand-in)`);
+  for (const [role, kib] of Object.entries(data.peakKiB).sort()) {
+    figures.push(`peak RSS (VmHWM) of ${role === 'main' ? "the action's own node process" : `the cache worker (${role.split(':')[1]})`}: ${(kib / 1024).toFixed(0)} MiB`);
+  }
+  lines.push(...figures.map((f) => `- ${f}`), '');
+
+  const ratio = (a, b) => (a !== undefined && b !== undefined ? a / b : undefined);
+  const targets = [
+    ['warm exact vs cold', ratio(med('cold'), med('warm')), (r) => `${r.toFixed(2)}x faster`, '>= 5x faster', (r) => r >= 5],
+    ['warm exact vs floor', ratio(med('warm'), med('floor')), (r) => `${r.toFixed(2)}x the floor`, '<= 1.3x the floor', (r) => r <= 1.3],
+    ['warm partial vs cold', ratio(med('cold'), med('partial')), (r) => `${r.toFixed(2)}x faster`, '>= 3x faster', (r) => r >= 3],
+    ['warm exact vs artifact-cache alternative', ratio(med('artifact'), med('warm')), (r) => `${r.toFixed(2)}x faster`, '>= 2x faster', (r) => r >= 2],
+    ['overhead', med('overhead'), (ms) => `${sec(ms)} s`, '< 1.5 s', (ms) => ms < 1500],
+  ];
+  lines.push('| target | measured | goal | result |', '|---|---|---|---|');
+  for (const [name, value, show, goal, pass] of targets) {
+    if (value === undefined) continue;
+    lines.push(`| ${name} | ${show(value)} | ${goal} | ${pass(value) ? 'PASS' : 'FAIL'} |`);
+  }
+  const bound = ratio(med('cold'), med('floor'));
+  if (bound !== undefined) lines.push('', `Bound: cold / floor = ${bound.toFixed(2)}x, the most any venv-restoring warm path can gain over cold on this machine.`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * torch 2.14.1 (PyPI's CUDA 13 build) and its nvidia-*, cuda-*, triton wheels, gathered once into
+ * .cache/cuda-torch-real by pip (local stores first, PyPI for the rest; several GB).
+ * Wheels the CPU set already has are dropped so each file is served once.
+ */
+async function ensureRealCudaWheels() {
+  const dir = path.join(DEFAULT_CACHE_ROOT, 'cuda-torch-real');
+  const marker = path.join(dir, '.complete');
+  if (!existsSync(marker)) {
+    log(`gathering the CUDA torch wheels into ${dir} (pip download; several GB)`);
+    await fs.mkdir(dir, { recursive: true });
+    await runOk(PYTHON, ['-m', 'pip', 'download', '--disable-pip-version-check', '-q', '--only-binary=:all:', '-d', dir, 'torch==2.14.1'], { timeoutMs: 60 * 60_000 });
+    const base = new Set(await fs.readdir((await ensureWheels()).dir));
+    for (const name of await fs.readdir(dir)) if (base.has(name)) await fs.rm(path.join(dir, name));
+    await fs.writeFile(marker, 'torch==2.14.1\n');
+  }
+  return dir;
+}
+
+await main();
