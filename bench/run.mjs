@@ -87,6 +87,18 @@ function timed(file, args, { cwd, env, allowFail = false } = {}) {
 /** Dirty pages of the previous step are written back before the next timed one starts. */
 const settle = () => spawnSync('sync');
 
+let trashDir;
+let trashSeq = 0;
+/**
+ * Deleting a 700 MB tree makes the next large extraction here 2-3x slower for a while (measured:
+ * tar after `rm -rf` 4.0-6.7 s, after `mv` 1.2-3.1 s). A runner starts on a fresh disk, so
+ * nothing is deleted between timed steps: trees are moved aside and removed when the bench ends.
+ */
+async function discard(dir) {
+  if (!existsSync(dir)) return;
+  await fs.rename(dir, path.join(trashDir, String(++trashSeq)));
+}
+
 function machine() {
   const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? '?';
   const version = (file, args) => {
@@ -101,7 +113,7 @@ function machine() {
     node: version(NODE24, ['--version']),
     python: version(PYTHON, ['--version']),
     tar: version('tar', ['--version']),
-    zstd: version('zstd', ['--version']),
+    zstd: version('zstd', ['--version']).replace(/^\W+|\W+$|,? by .*$/g, ''),
     tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.trim().split('\n').pop()?.split(/\s+/)[1] ?? '?',
     pythonDontWriteBytecode: process.env.PYTHONDONTWRITEBYTECODE ?? '',
   };
@@ -131,11 +143,16 @@ function breakdown(procs, wallMs) {
 
 async function readProcs(file) {
   if (!existsSync(file)) return [];
-  return (await fs.readFile(file, 'utf8')).trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  return (await fs.readFile(file, 'utf8'))
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
 async function main() {
   const started = Date.now();
+  const loadBefore = os.loadavg()[0];
   const cudaWheelsDir = opts.cuda ? await ensureRealCudaWheels() : undefined;
   log(`starting the stage${opts.cuda ? ' (real CUDA torch index)' : ''}`);
   const stage = await startStage({ cudaWheelsDir });
@@ -143,15 +160,31 @@ async function main() {
   try {
     // The bundle is copied: a concurrent `npm run bundle` (it empties dist/) must not hit a run.
     const dist = path.join(stage.scratch, 'dist');
-    await fs.cp(path.resolve(opts.dist ?? path.join(REPO_ROOT, 'dist')), dist, { recursive: true });
+    const source = path.resolve(opts.dist ?? path.join(REPO_ROOT, 'dist'));
+    for (let waited = 0; !['index.js', 'probe.py'].every((f) => existsSync(path.join(source, f))); waited += 1000) {
+      if (waited > 120_000) throw new Error(`${source} has no bundle: run npm run bundle`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    await fs.cp(source, dist, { recursive: true });
     const entry = path.join(dist, 'index.js');
     const probe = path.join(dist, 'probe.py');
     const inputs = opts.cuda ? { mode: 'cuda', 'expect-cuda': 'false' } : { mode: 'cpu' };
-    const syncArgs = opts.cuda ? ['sync', '--no-interaction', '--no-ansi', '--extras=cuda', '--with=cuda'] : ['sync', '--no-interaction', '--no-ansi', '--extras=cpu'];
+    const syncArgs = opts.cuda
+      ? ['sync', '--no-interaction', '--no-ansi', '--extras=cuda', '--with=cuda']
+      : ['sync', '--no-interaction', '--no-ansi', '--extras=cpu'];
     const timeoutMs = opts.cuda ? 60 * 60_000 : 15 * 60_000;
     const env = (extra = {}) => ({ ...stage.baseEnv, ...extra });
 
-    const data = { rows: Object.fromEntries(rows.map((r) => [r, []])), parts: {}, saveMs: [], restoreMs: [], archiveBytes: [], venvBytes: [], peakKiB: {}, extra: {} };
+    const data = {
+      rows: Object.fromEntries(rows.map((r) => [r, []])),
+      parts: {},
+      saveMs: [],
+      restoreMs: [],
+      archiveBytes: [],
+      venvBytes: [],
+      peakKiB: {},
+      extra: {},
+    };
     const note = (row, ms, parts) => {
       data.rows[row]?.push(ms);
       if (parts) (data.parts[row] ??= []).push(parts);
@@ -172,7 +205,9 @@ async function main() {
       return { ms: result.durationMs, result, parts: breakdown(procs, result.durationMs), saveMs: span(worker('save')), restoreMs: span(worker('restore')) };
     }
 
-    const rmVenv = (workspace) => fs.rm(path.join(workspace, '.venv'), { recursive: true, force: true });
+    trashDir = path.join(stage.scratch, 'trash');
+    await fs.mkdir(trashDir);
+    const rmVenv = (workspace) => discard(path.join(workspace, '.venv'));
     const venvBytes = (workspace) => Number(spawnSync('du', ['-sb', path.join(workspace, '.venv')], { encoding: 'utf8' }).stdout.split(/\s/)[0]);
 
     // The artifact alternative's cache entry: Poetry's cache after one sync, saved once.
@@ -183,9 +218,12 @@ async function main() {
       const ws = await stage.workspace('seed', 'artifact-setup');
       await runOk(stage.poetry.poetry, syncArgs, { cwd: ws, env: env({ POETRY_CACHE_DIR: artifactDir }) });
       await fs.mkdir(artifactEnv.RUNNER_TEMP, { recursive: true });
-      await runOk(NODE24, [path.join(REPO_ROOT, 'bench', 'artifact-cache.mjs'), 'save', artifactDir, ARTIFACT_KEY], { cwd: stage.scratch, env: env(artifactEnv) });
+      await runOk(NODE24, [path.join(REPO_ROOT, 'bench', 'artifact-cache.mjs'), 'save', artifactDir, ARTIFACT_KEY], {
+        cwd: stage.scratch,
+        env: env(artifactEnv),
+      });
       data.extra.artifactArchiveBytes = stage.cache.entries().find((e) => e.key === ARTIFACT_KEY)?.sizeBytes;
-      await fs.rm(ws, { recursive: true, force: true });
+      await discard(ws);
     }
     const plusOne = want('partial') ? await stage.workspace('plus-one-package', 'plus-one-lock') : undefined;
 
@@ -204,7 +242,7 @@ async function main() {
       if (!saved) throw new Error(`cold run saved nothing:\n${cold.result.log.slice(-3000)}`);
       data.archiveBytes.push(saved.sizeBytes);
       data.venvBytes.push(venvBytes(ws));
-      await fs.rm(poetryCache, { recursive: true, force: true });
+      await discard(poetryCache);
       log(`  cold ${sec(cold.ms)} s`);
 
       if (want('warm') || want('partial') || want('overhead')) {
@@ -223,7 +261,7 @@ async function main() {
         const extract = await timed('tar', ['--use-compress-program=zstd', '-xf', saved.file, '-P', '-C', dir]);
         const imported = await timed(path.join(dir, '.venv', 'bin', 'python'), ['-c', 'import torch']);
         note('floor', extract.ms + imported.ms, { 'tar+zstd extract': extract.ms, 'import torch': imported.ms });
-        await fs.rm(dir, { recursive: true, force: true });
+        await discard(dir);
         log(`  floor ${sec(extract.ms + imported.ms)} s`);
       }
 
@@ -232,7 +270,8 @@ async function main() {
         await rmVenv(ws);
         settle();
         const partial = await action(ws, inputs);
-        if (partial.result.outputs['cache-matched-key'] !== saved.key || partial.result.outputs['cache-hit'] !== 'false') throw new Error('partial run was not a partial hit');
+        if (partial.result.outputs['cache-matched-key'] !== saved.key || partial.result.outputs['cache-hit'] !== 'false')
+          throw new Error('partial run was not a partial hit');
         note('partial', partial.ms, partial.parts);
         log(`  warm partial ${sec(partial.ms)} s`);
       }
@@ -244,27 +283,43 @@ async function main() {
         const bareSync = await timed(stage.poetry.poetry, syncArgs, { cwd: ws, env: env() });
         settle();
         const bareProbe = await timed(path.join(ws, '.venv', 'bin', 'python'), [probe, 'torch']);
-        note('overhead', full.ms - bareSync.ms - bareProbe.ms, { 'action, cache: false': full.ms, 'bare poetry sync': bareSync.ms, 'bare probe': bareProbe.ms });
+        note('overhead', full.ms - bareSync.ms - bareProbe.ms, {
+          'action, cache: false': full.ms,
+          // The same difference from the action's own spawn trace: immune to the bare runs' noise.
+          'action minus its own sync and probe': full.ms - (full.parts['poetry sync'] ?? 0) - (full.parts['verify (probe torch)'] ?? 0),
+          'bare poetry sync': bareSync.ms,
+          'bare probe': bareProbe.ms,
+        });
         log(`  overhead ${sec(full.ms - bareSync.ms - bareProbe.ms)} s`);
       }
-      await fs.rm(ws, { recursive: true, force: true });
+      await discard(ws);
 
       if (want('artifact')) {
         const alt = await stage.workspace('seed', `artifact${i}`);
-        await fs.rm(artifactDir, { recursive: true, force: true });
+        await discard(artifactDir);
         settle();
-        const restored = await timed(NODE24, [path.join(REPO_ROOT, 'bench', 'artifact-cache.mjs'), 'restore', artifactDir, ARTIFACT_KEY], { cwd: stage.scratch, env: env(artifactEnv) });
+        const restored = await timed(NODE24, [path.join(REPO_ROOT, 'bench', 'artifact-cache.mjs'), 'restore', artifactDir, ARTIFACT_KEY], {
+          cwd: stage.scratch,
+          env: env(artifactEnv),
+        });
         const synced = await timed(stage.poetry.poetry, syncArgs, { cwd: alt, env: env({ POETRY_CACHE_DIR: artifactDir }) });
         if (/Downloading/i.test(synced.stdout)) log('  warning: the artifact alternative downloaded something');
         const verified = await timed(path.join(alt, '.venv', 'bin', 'python'), [probe, 'torch']);
         const total = restored.ms + synced.ms + verified.ms;
         note('artifact', total, { 'restore Poetry cache': restored.ms, 'poetry sync': synced.ms, 'verify (probe torch)': verified.ms });
-        await fs.rm(alt, { recursive: true, force: true });
+        await discard(alt);
         log(`  artifact alternative ${sec(total)} s`);
       }
     }
 
-    const report = render(data, { machine: machine(), runs, elapsedMs: Date.now() - started, cuda: opts.cuda, dist: opts.dist ?? 'dist/' });
+    const report = render(data, {
+      machine: machine(),
+      runs,
+      elapsedMs: Date.now() - started,
+      load: [loadBefore, os.loadavg()[0]],
+      cuda: opts.cuda,
+      dist: opts.dist ?? 'dist/',
+    });
     process.stdout.write(report);
     if (opts.out) await fs.writeFile(opts.out, report);
     if (opts.json) await fs.writeFile(opts.json, `${JSON.stringify(data, null, 2)}\n`);
@@ -273,12 +328,17 @@ async function main() {
   }
 }
 
-function render(data, { machine: m, runs: n, elapsedMs, cuda, dist }) {
+function render(data, { machine: m, runs: n, elapsedMs, load, cuda, dist }) {
   const lines = [];
   const med = (row) => (data.rows[row]?.length ? median(data.rows[row]) : undefined);
   lines.push(`## setup-poetry-torch benchmark (${cuda ? 'cuda mode, real torch 2.14.1 CUDA build' : 'cpu mode, real torch 2.13.0+cpu'}; bundle ${dist})`, '');
-  lines.push(`Machine: ${m.cpu}, ${m.nproc} CPUs, ${m.memoryGiB} GiB RAM, Linux ${m.kernel}, tmp on ${m.tmpFs}; ${m.node}, ${m.python}, ${m.tar}, ${m.zstd}; PYTHONDONTWRITEBYTECODE=${m.pythonDontWriteBytecode || '(unset)'}.`);
-  lines.push(`Medians of ${n} run(s) per row, rounds interleaved; whole bench ${sec(elapsedMs)} s.${n < 3 ? ' Fewer than 3 runs: figures show the harness works, they are not a claim.' : ''}`, '');
+  lines.push(
+    `Machine: ${m.cpu}, ${m.nproc} CPUs, ${m.memoryGiB} GiB RAM, Linux ${m.kernel}, tmp on ${m.tmpFs}; ${m.node}, ${m.python}, ${m.tar}, ${m.zstd}; PYTHONDONTWRITEBYTECODE=${m.pythonDontWriteBytecode || '(unset)'}.`,
+  );
+  lines.push(
+    `Medians of ${n} run(s) per row, rounds interleaved; whole bench ${sec(elapsedMs)} s; 1-min load average ${load[0].toFixed(1)} at the start, ${load[1].toFixed(1)} at the end.${n < 3 ? ' Fewer than 3 runs: figures show the harness works, they are not a claim.' : ''}`,
+    '',
+  );
   lines.push('| row | median s | runs s | where the time goes (medians, s) |', '|---|---|---|---|');
   for (const row of ALL_ROWS) {
     if (!data.rows[row]?.length) continue;
@@ -290,12 +350,18 @@ function render(data, { machine: m, runs: n, elapsedMs, cuda, dist }) {
   lines.push('');
 
   const figures = [];
-  if (data.archiveBytes.length) figures.push(`venv archive (zstd, as stored by the cache service): ${mib(median(data.archiveBytes))} MiB from a ${mib(median(data.venvBytes))} MiB venv`);
+  if (data.archiveBytes.length)
+    figures.push(`venv archive (zstd, as stored by the cache service): ${mib(median(data.archiveBytes))} MiB from a ${mib(median(data.venvBytes))} MiB venv`);
   if (data.saveMs.length) figures.push(`save added to the cold run (cache worker, tar+zstd+upload): ${sec(median(data.saveMs))} s`);
   if (data.restoreMs.length) figures.push(`restore in the warm run (cache worker, download+extract): ${sec(median(data.restoreMs))} s`);
-  if (data.extra.artifactArchiveBytes) figures.push(`Poetry cache archive for the alternative: ${mib(data.extra.artifactArchiveBytes)} MiB (real @actions/cache save/restore of POETRY_CACHE_DIR under Node 24, same cache stand-in)`);
+  if (data.extra.artifactArchiveBytes)
+    figures.push(
+      `Poetry cache archive for the alternative: ${mib(data.extra.artifactArchiveBytes)} MiB (real @actions/cache save/restore of POETRY_CACHE_DIR under Node 24, same cache stand-in)`,
+    );
   for (const [role, kib] of Object.entries(data.peakKiB).sort()) {
-    figures.push(`peak RSS (VmHWM) of ${role === 'main' ? "the action's own node process" : `the cache worker (${role.split(':')[1]})`}: ${(kib / 1024).toFixed(0)} MiB`);
+    figures.push(
+      `peak RSS (VmHWM) of ${role === 'main' ? "the action's own node process" : `the cache worker (${role.split(':')[1]})`}: ${(kib / 1024).toFixed(0)} MiB`,
+    );
   }
   lines.push(...figures.map((f) => `- ${f}`), '');
 
@@ -313,14 +379,16 @@ function render(data, { machine: m, runs: n, elapsedMs, cuda, dist }) {
     lines.push(`| ${name} | ${show(value)} | ${goal} | ${pass(value) ? 'PASS' : 'FAIL'} |`);
   }
   const bound = ratio(med('cold'), med('floor'));
-  if (bound !== undefined) lines.push('', `Bound: cold / floor = ${bound.toFixed(2)}x, the most any venv-restoring warm path can gain over cold on this machine.`);
+  if (bound !== undefined)
+    lines.push('', `Bound: cold / floor = ${bound.toFixed(2)}x, the most any venv-restoring warm path can gain over cold on this machine.`);
   return `${lines.join('\n')}\n`;
 }
 
 /**
- * torch 2.14.1 (PyPI's CUDA 13 build) and its nvidia-*, cuda-*, triton wheels, gathered once into
- * .cache/cuda-torch-real by pip (local stores first, PyPI for the rest; several GB).
- * Wheels the CPU set already has are dropped so each file is served once.
+ * torch 2.14.1 (PyPI's CUDA 13.0 build) and its nvidia-*, cuda-*, triton wheels, gathered once into
+ * .cache/cuda-torch-real by pip (this machine's local stores first, PyPI for the rest; several GB).
+ * Wheels the CPU set already has are dropped so each file is served once, and torch is relabelled
+ * 2.14.1+cu130, the name download.pytorch.org/whl/cu130 gives the same build (bench/relabel-wheel.py).
  */
 async function ensureRealCudaWheels() {
   const dir = path.join(DEFAULT_CACHE_ROOT, 'cuda-torch-real');
@@ -328,10 +396,18 @@ async function ensureRealCudaWheels() {
   if (!existsSync(marker)) {
     log(`gathering the CUDA torch wheels into ${dir} (pip download; several GB)`);
     await fs.mkdir(dir, { recursive: true });
-    await runOk(PYTHON, ['-m', 'pip', 'download', '--disable-pip-version-check', '-q', '--only-binary=:all:', '-d', dir, 'torch==2.14.1'], { timeoutMs: 60 * 60_000 });
+    await runOk(PYTHON, ['-m', 'pip', 'download', '--disable-pip-version-check', '-q', '--only-binary=:all:', '-d', dir, 'torch==2.14.1'], {
+      timeoutMs: 60 * 60_000,
+    });
     const base = new Set(await fs.readdir((await ensureWheels()).dir));
     for (const name of await fs.readdir(dir)) if (base.has(name)) await fs.rm(path.join(dir, name));
     await fs.writeFile(marker, 'torch==2.14.1\n');
+  }
+  for (const name of await fs.readdir(dir)) {
+    if (!/^torch-2\.14\.1-.*\.whl$/.test(name)) continue;
+    log(`relabelling ${name} as +cu130 (once)`);
+    await runOk(PYTHON, [path.join(REPO_ROOT, 'bench', 'relabel-wheel.py'), path.join(dir, name), 'cu130', dir], { timeoutMs: 30 * 60_000 });
+    await fs.rm(path.join(dir, name));
   }
   return dir;
 }

@@ -95305,6 +95305,7 @@ var src_exec = __nccwpck_require__(4981);
 
 
 
+
 function shortHash(text, length = 12) {
     return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex').slice(0, length);
 }
@@ -95346,20 +95347,27 @@ function cacheKeys(parts) {
 }
 /** Why the cache cannot be used on this runner, or undefined when it can. */
 function cacheUnavailableReason(env = process.env) {
+    if (cacheMode(env) === 'none')
+        return "ACTIONS_CACHE_MODE is 'none' (the cache is turned off for this job)";
     if (!isFeatureAvailable())
         return 'the cache service is not configured on this runner (no ACTIONS_RESULTS_URL / ACTIONS_CACHE_URL)';
     if (!env.ACTIONS_RUNTIME_TOKEN)
         return 'the runner gave this step no ACTIONS_RUNTIME_TOKEN';
     return undefined;
 }
+/** ACTIONS_CACHE_MODE as the runner exports it (none, read, write, write-only); '' when unset. */
+function cacheMode(env) {
+    return (env.ACTIONS_CACHE_MODE ?? '').trim().toLowerCase();
+}
 /**
  * @actions/cache reports a 5xx from the service as an ::error:: annotation, which reads as a
  * failed job although it is not. Cache trouble is a warning here, so rewrite those lines.
  */
-async function withCacheErrorsAsWarnings(work) {
+async function withCacheErrorsAsWarnings(work, seen) {
     const write = process.stdout.write.bind(process.stdout);
     process.stdout.write = ((chunk, ...rest) => {
         const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+        seen?.(text);
         return write(text.replace(/^::error(\s[^:]*)?::/gm, '::warning$1::'), ...rest);
     });
     try {
@@ -95371,6 +95379,12 @@ async function withCacheErrorsAsWarnings(work) {
 }
 const WORKER_ENV = 'SETUP_POETRY_TORCH_CACHE_WORKER';
 const RESULT_MARKER = 'SETUP_POETRY_TORCH_CACHE_RESULT ';
+/**
+ * The library folds every failed reservation into one "another job may be creating this cache";
+ * only its debug line keeps the status. 409 means the key and version are taken: a matrix
+ * job with the same key saved (or is saving) first, which is no trouble.
+ */
+const RESERVE_CONFLICT = /Failed to reserve cache: .*\(409\)/;
 /** True when this process was started as the cache worker (see runInWorker). */
 function isCacheWorker(env = process.env) {
     return Boolean(env[WORKER_ENV]);
@@ -95379,10 +95393,13 @@ function isCacheWorker(env = process.env) {
 async function cacheWorkerMain(env = process.env) {
     const request = JSON.parse(env[WORKER_ENV] ?? '{}');
     let result;
+    let output = '';
     try {
         result = await withCacheErrorsAsWarnings(async () => request.op === 'restore'
             ? { matchedKey: await restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]) }
-            : { cacheId: await cache_saveCache([request.venv], request.key) });
+            : { cacheId: await cache_saveCache([request.venv], request.key) }, (text) => (output += text));
+        if (result.cacheId === -1 && RESERVE_CONFLICT.test(output))
+            result.exists = true;
     }
     catch (error) {
         result = { error: error.message };
@@ -95415,10 +95432,22 @@ async function restoreVenv(venv, keys, timeoutMs) {
     return { kind: result.matchedKey === keys.primary ? 'exact' : 'partial', matchedKey: result.matchedKey, durationMs };
 }
 async function saveVenv(venv, key, timeoutMs) {
+    const mode = cacheMode(process.env);
+    if (mode === 'read' || mode === 'none') {
+        // Archiving GBs only for the library to refuse the write would waste minutes.
+        const reason = `ACTIONS_CACHE_MODE is '${mode}': this job may restore but not write the cache`;
+        lib_core/* info */.pq(`Not saved: ${reason}.`);
+        return { saved: false, reason, expected: true };
+    }
     const started = Date.now();
     const result = await runInWorker({ op: 'save', venv, key }, timeoutMs);
     if (result.error)
         return { saved: false, reason: result.error };
+    if (result.exists) {
+        const reason = 'an entry with this key already exists (a job with the same key saved it first, or is saving it now)';
+        lib_core/* info */.pq(`Not saved: ${reason}.`);
+        return { saved: false, reason, expected: true };
+    }
     // -1: the library already logged why (entry exists, service refused, upload failed).
     if (result.cacheId === undefined || result.cacheId === -1)
         return { saved: false, reason: 'the cache service did not accept the entry (see the log above)' };
@@ -96072,6 +96101,8 @@ const envInput = (name) => (process.env[`INPUT_${name.replace(/ /g, '_').toUpper
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** sync-args that would point Poetry at another project or take over the action's own choices. */
 const FORBIDDEN_SYNC_ARGS = /^(-C|-P|--directory|--project|--no-root-only|--dry-run|--only-root)(=|$)/;
+/** Poetry also reads `-C..` and `-qP../x` (a short option with its value attached, or in a cluster); -E takes the rest as its value. */
+const FORBIDDEN_SHORT_CLUSTER = /^-[A-DF-Za-z]*[CP]/;
 function invalid(input, value, allowed) {
     const shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
     return new ActionError(`Input '${input}' is ${shown}; allowed: ${allowed}.`, `Invalid input: ${input}`);
@@ -96113,9 +96144,14 @@ function loadInputs(get = envInput, context = { workspace: process.env.GITHUB_WO
     if (!external_node_fs_.existsSync(workingDirectory) || !external_node_fs_.statSync(workingDirectory).isDirectory()) {
         throw new ActionError(`Input 'working-directory' is ${JSON.stringify(rawDir)}, which does not exist: check out the repository first (actions/checkout) or fix the path.`, 'Invalid input: working-directory');
     }
+    // A symlink inside the checkout may point anywhere: the venv would then be made outside it.
+    const realRelative = external_node_path_.relative(external_node_fs_.realpathSync(workspace), external_node_fs_.realpathSync(workingDirectory));
+    if (realRelative.startsWith('..') || external_node_path_.isAbsolute(realRelative)) {
+        throw invalid('working-directory', rawDir, 'a directory inside the workspace (this one is a link that leads out of it)');
+    }
     const syncArgs = get('sync-args').split(/\s+/).filter(Boolean);
     for (const arg of syncArgs) {
-        if (FORBIDDEN_SYNC_ARGS.test(arg)) {
+        if (FORBIDDEN_SYNC_ARGS.test(arg) || FORBIDDEN_SHORT_CLUSTER.test(arg)) {
             throw invalid('sync-args', arg, 'poetry sync options other than --directory/--project/--dry-run (use working-directory for the project)');
         }
     }
@@ -96239,192 +96275,6 @@ async function resolveInterpreter(run, requested, platform = process.platform) {
     }
     const wanted = requested ? `Python ${requested}` : 'a Python interpreter';
     throw new ActionError(`Could not find ${wanted} (${failures.join('; ')}): add actions/setup-python before this step, or set the python input to an interpreter's path.`, 'Python not found');
-}
-
-;// CONCATENATED MODULE: ./src/poetry.ts
-
-
-
-
-
-
-
-/** `Poetry (version 2.1.3)`, `Poetry version 1.8.5`, dev builds `2.5.0.dev0`. */
-function parsePoetryVersion(text) {
-    return /version\s+(\d+\.\d+(?:\.\d+)?(?:[.\w-]*)?)/i.exec(text)?.[1]?.replace(/[)\s]+$/, '');
-}
-/** Environment for every Poetry call: non-interactive, no keyring prompts, in-project venv unless the project chose otherwise. */
-function poetryEnvironment(version, base, inProject) {
-    const env = { ...base, POETRY_NO_INTERACTION: '1' };
-    // A locked desktop keyring makes Poetry hang on CI machines; no source here needs credentials from it.
-    env.PYTHON_KEYRING_BACKEND ??= 'keyring.backends.null.Keyring';
-    if (inProject)
-        env.POETRY_VIRTUALENVS_IN_PROJECT = 'true';
-    // Exclusive extras resolve correctly only without re-resolving at install time: the default from 2.3.
-    if (compareVersions(version, '2.0.0') >= 0 && compareVersions(version, '2.3.0') < 0)
-        env.POETRY_INSTALLER_RE_RESOLVE = 'false';
-    return env;
-}
-async function poetryVersionOf(run, command) {
-    const result = await run(command, ['--version', '--no-ansi'], { timeoutMs: 60_000 });
-    return result.exitCode === 0 ? parsePoetryVersion(result.stdout) : undefined;
-}
-/**
- * Poetry from PATH, else a pinned one installed into the tool cache (pipx when present,
- * else a venv of its own), so a runner without Poetry works with no extra step.
- */
-async function locatePoetry(run, wanted, python, toolDir, platform = process.platform) {
-    const onPath = await poetryVersionOf(run, 'poetry');
-    let poetry;
-    if (onPath)
-        poetry = { command: 'poetry', version: onPath, installedByAction: false };
-    else
-        poetry = await installPoetry(run, wanted, python, external_node_path_.join(toolDir, 'poetry', wanted), platform);
-    if (compareVersions(poetry.version, constants/* MIN_POETRY */.B4) < 0) {
-        throw new ActionError(`Poetry ${poetry.version} is too old: the action needs ${constants/* MIN_POETRY */.B4} or newer (\`poetry sync\` or \`install --sync\`). Upgrade it, or remove it from PATH so the action installs Poetry ${wanted}.`, 'Poetry too old');
-    }
-    return poetry;
-}
-async function installPoetry(run, version, python, home, platform) {
-    const venv = external_node_path_.join(home, 'venv');
-    const command = external_node_path_.join(venv, platform === 'win32' ? 'Scripts' : 'bin', platform === 'win32' ? 'poetry.exe' : 'poetry');
-    const cached = external_node_fs_.existsSync(command) ? await poetryVersionOf(run, command) : undefined;
-    if (cached === version)
-        return { command, version, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
-    const steps = [
-        [python, ['-m', 'venv', '--clear', venv]],
-        [venvPython(venv, platform), ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', `poetry==${version}`]],
-    ];
-    for (const [file, args] of steps) {
-        const result = await run(file, args, { timeoutMs: 600_000 });
-        if (result.exitCode !== 0) {
-            throw new ActionError(`Installing Poetry ${version} failed (\`${[external_node_path_.basename(file), ...args.slice(0, 3)].join(' ')}\`): ${(0,exec/* lastLines */.w)(result)}. Install Poetry before this step (pipx install poetry) or check the poetry-version input.`, 'Poetry install failed');
-        }
-    }
-    const installed = await poetryVersionOf(run, command);
-    if (!installed)
-        throw new ActionError(`Poetry ${version} was installed into ${venv} but does not run.`, 'Poetry install failed');
-    return { command, version: installed, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
-}
-/** A PATH folder holding only `poetry`: the venv's own bin/ would also put its python first on PATH. */
-function exposeOnly(command, binDir, platform) {
-    if (platform === 'win32')
-        return external_node_path_.dirname(command);
-    external_node_fs_.mkdirSync(binDir, { recursive: true });
-    const link = external_node_path_.join(binDir, 'poetry');
-    external_node_fs_.rmSync(link, { force: true });
-    external_node_fs_.symlinkSync(command, link);
-    return binDir;
-}
-/** The project's own choice wins: poetry.toml or the environment may turn the in-project venv off. */
-function wantsInProjectVenv(projectDir, env) {
-    const fromEnv = env.POETRY_VIRTUALENVS_IN_PROJECT?.toLowerCase();
-    if (fromEnv === 'false' || fromEnv === '0')
-        return false;
-    const local = external_node_path_.join(projectDir, 'poetry.toml');
-    if (external_node_fs_.existsSync(local) && /in-project\s*=\s*false/.test(external_node_fs_.readFileSync(local, 'utf8')))
-        return false;
-    return true;
-}
-function syncCommand(poetry, selection, extraArgs) {
-    const verb = compareVersions(poetry.version, '2.0.0') >= 0 ? ['sync'] : ['install', '--sync'];
-    return [
-        ...verb,
-        '--no-interaction',
-        '--no-ansi',
-        ...selection.extras.map((extra) => `--extras=${extra}`),
-        ...selection.groups.map((group) => `--with=${group}`),
-        ...extraArgs,
-    ];
-}
-/** Failures worth another try: the index or network, not the project. */
-const TRANSIENT = [/All attempts to connect to .* failed/i, /\b(502|503|504)\b.*(Server Error|Service Unavailable|Bad Gateway|Gateway Time)/i, /Connection (reset|aborted|refused)/i, /Read timed out/i, /IncompleteRead/i];
-function isTransient(result) {
-    const text = `${result.stderr}\n${result.stdout}`;
-    return TRANSIENT.some((pattern) => pattern.test(text));
-}
-/**
- * Poetry's own words without its traceback: the exception and its message, any
- * "Installing x: Failed" line, and the closing line, on one line.
- */
-function poetryErrorSummary(text) {
-    const lines = text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line && !line.includes('│') && !/^at\s/.test(line) && !/^The following error occurred/.test(line));
-    const picked = [];
-    const exception = lines.findIndex((line) => /^[A-Z]\w*(Error|Exception)$/.test(line));
-    if (exception >= 0)
-        picked.push(`${lines[exception]}: ${lines[exception + 1] ?? ''}`.trim());
-    picked.push(...lines.filter((line) => /: Failed$/.test(line)));
-    const last = lines.at(-1);
-    if (last && !picked.some((line) => line.includes(last)))
-        picked.push(last);
-    const summary = picked.join(' ').replace(/\s+/g, ' ');
-    return summary.length > 600 ? `${summary.slice(0, 600)}...` : summary;
-}
-/** Known Poetry failures, each turned into the fix a person can act on. */
-function explainPoetryFailure(result, projectDir) {
-    const text = `${result.stderr}\n${result.stdout}`;
-    const own = poetryErrorSummary(text) || (0,exec/* lastLines */.w)(result, 4);
-    if (/pyproject\.toml changed significantly since poetry\.lock/i.test(text))
-        return `poetry.lock is stale (pyproject.toml changed since it was locked): run \`poetry lock\` in ${projectDir} and commit poetry.lock.`;
-    if (/lock file is not compatible with the current version of Poetry/i.test(text))
-        return `poetry.lock was written by a newer Poetry than this one: set the poetry-version input to the version that locked it, or upgrade Poetry on the runner. Poetry said: ${own}`;
-    const extra = /Extra \[([^\]]+)\] is not specified/i.exec(text);
-    if (extra)
-        return `Poetry says extra [${extra[1]}] is not specified: declare it in [tool.poetry.extras] or fix the cpu-extras/cuda-extras input.`;
-    const group = /Group\(s\) not found: ([^\n(]+)/i.exec(text);
-    if (group)
-        return `Poetry says group(s) ${group[1].trim()} not found: declare [tool.poetry.group.${group[1].trim()}] or fix the cuda-groups input.`;
-    const host = /All attempts to connect to (\S+) failed/i.exec(text);
-    if (host)
-        return `The package index ${host[1]} could not be reached (Poetry: ${own}). Check the source URL in pyproject.toml and the runner's network, then re-run.`;
-    return own || `exit code ${result.exitCode}`;
-}
-async function syncProject(run, poetry, projectDir, args, env, options) {
-    const started = Date.now();
-    for (let attempt = 1;; attempt++) {
-        const result = await run(poetry.command, args, { cwd: projectDir, env, stream: true, timeoutMs: options.timeoutMs });
-        if (result.exitCode === 0)
-            return { attempts: attempt, durationMs: Date.now() - started };
-        const command = `poetry ${args.join(' ')}`;
-        if (result.timedOut)
-            throw new ActionError(`\`${command}\` did not finish within ${Math.round(options.timeoutMs / 60000)} min and was stopped.`, 'poetry sync timed out');
-        if (result.spawnError)
-            throw new ActionError(`Could not run Poetry (${poetry.command}): ${result.spawnError}.`, 'Poetry not runnable');
-        if (attempt < options.maxAttempts && isTransient(result)) {
-            const wait = options.backoffMs * attempt;
-            options.log(`\`${command}\` failed with a network/index error (try ${attempt} of ${options.maxAttempts}); retrying in ${wait / 1000} s.`);
-            await new Promise((resolve) => setTimeout(resolve, wait));
-            continue;
-        }
-        const tries = attempt > 1 ? ` after ${attempt} tries` : '';
-        throw new ActionError(`\`${command}\` failed${tries}: ${explainPoetryFailure(result, projectDir)}`, 'poetry sync failed', external_node_path_.join(projectDir, 'pyproject.toml'));
-    }
-}
-/** Makes Poetry create the venv from the interpreter the cache key was built for; returns its path. */
-async function createVenv(run, poetry, projectDir, env, python) {
-    const use = await run(poetry.command, ['env', 'use', '--no-ansi', python], { cwd: projectDir, env, timeoutMs: 300_000 });
-    const info = await run(poetry.command, ['env', 'info', '--path', '--no-ansi'], { cwd: projectDir, env, timeoutMs: 60_000 });
-    const venv = info.stdout.trim().split(/\r?\n/).pop();
-    if (use.exitCode !== 0 || info.exitCode !== 0 || !venv) {
-        throw new ActionError(`\`poetry env use ${python}\` failed: ${explainPoetryFailure(use.exitCode !== 0 ? use : info, projectDir)}`, 'Poetry env failed');
-    }
-    return venv;
-}
-/**
- * Where the venv lives. In-project it is `.venv`; elsewhere only Poetry knows the path, so an
- * env that does not exist yet is created to learn it, then removed again for the restore.
- */
-async function locateVenv(run, poetry, projectDir, env, inProject, python) {
-    if (inProject)
-        return { path: external_node_path_.join(projectDir, '.venv'), createdToLocate: false };
-    const info = await run(poetry.command, ['env', 'info', '--path', '--no-ansi'], { cwd: projectDir, env, timeoutMs: 60_000 });
-    const existing = info.exitCode === 0 ? info.stdout.trim().split(/\r?\n/).pop() : undefined;
-    if (existing)
-        return { path: existing, createdToLocate: false };
-    return { path: await createVenv(run, poetry, projectDir, env, python), createdToLocate: true };
 }
 
 ;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/error.js
@@ -97742,6 +97592,280 @@ function stringify(obj, { maxDepth = 1000, numbersAsFloat = false, strictTempora
 /** @deprecated use `import * as ... from 'smol-toml'` instead */
 /* harmony default export */ const dist = ({ parse: parse, stringify: stringify, TomlDate: TomlDate, TomlError: TomlError });
 
+;// CONCATENATED MODULE: ./src/poetry.ts
+
+
+
+
+
+
+
+
+/** `name = url` for each [[tool.poetry.source]] on `host` (host[:port]); empty when unreadable. */
+function sourcesOn(host, projectDir) {
+    try {
+        const data = parse(external_node_fs_.readFileSync(external_node_path_.join(projectDir, 'pyproject.toml'), 'utf8'));
+        const sources = Array.isArray(data.tool?.poetry?.source) ? data.tool.poetry.source : [];
+        return sources.filter((source) => source.url && new URL(source.url).host === host).map((source) => `${source.name} = ${source.url}`);
+    }
+    catch {
+        return [];
+    }
+}
+/** `Poetry (version 2.1.3)`, `Poetry version 1.8.5`, dev builds `2.5.0.dev0`. */
+function parsePoetryVersion(text) {
+    return /version\s+(\d+\.\d+(?:\.\d+)?(?:[.\w-]*)?)/i.exec(text)?.[1]?.replace(/[)\s]+$/, '');
+}
+/** Environment for every Poetry call: non-interactive, no keyring prompts, in-project venv unless the project chose otherwise. */
+function poetryEnvironment(version, base, inProject) {
+    const env = { ...base, POETRY_NO_INTERACTION: '1' };
+    // A locked desktop keyring makes Poetry hang on CI machines; no source here needs credentials from it.
+    env.PYTHON_KEYRING_BACKEND ??= 'keyring.backends.null.Keyring';
+    if (inProject)
+        env.POETRY_VIRTUALENVS_IN_PROJECT = 'true';
+    // Exclusive extras resolve correctly only without re-resolving at install time: the default from 2.3.
+    if (compareVersions(version, '2.0.0') >= 0 && compareVersions(version, '2.3.0') < 0)
+        env.POETRY_INSTALLER_RE_RESOLVE = 'false';
+    return env;
+}
+/** `quick`: trust the console script's metadata instead of starting Poetry (see poetryScriptVersion). */
+async function poetryVersionOf(run, command, quick = true) {
+    const fromScript = quick && process.platform !== 'win32' ? poetryScriptVersion(command.includes('/') ? command : findOnPath(command, process.env)) : undefined;
+    if (fromScript)
+        return fromScript;
+    const result = await run(command, ['--version', '--no-ansi'], { timeoutMs: 60_000 });
+    return result.exitCode === 0 ? parsePoetryVersion(result.stdout) : undefined;
+}
+/** The file spawn would run for a bare command name (POSIX PATH search). */
+function findOnPath(name, env) {
+    for (const dir of (env.PATH ?? '').split(external_node_path_.delimiter)) {
+        if (!dir)
+            continue;
+        const file = external_node_path_.join(dir, name);
+        try {
+            external_node_fs_.accessSync(file, external_node_fs_.constants.X_OK);
+            if (external_node_fs_.statSync(file).isFile())
+                return file;
+        }
+        catch {
+            // not here
+        }
+    }
+    return undefined;
+}
+/**
+ * The version of the Poetry that a pip-made `poetry` console script (pipx, the official
+ * installer, a venv) runs, read from the poetry dist-info beside the interpreter its shebang
+ * names: `poetry --version` costs 0.4-1 s of start-up on every run. Undefined for anything
+ * else (a shim, a wrapper, a broken venv): then Poetry itself is asked.
+ */
+function poetryScriptVersion(script) {
+    if (!script)
+        return undefined;
+    try {
+        const fd = external_node_fs_.openSync(script, 'r');
+        const head = Buffer.alloc(2048);
+        const length = external_node_fs_.readSync(fd, head, 0, head.length, 0);
+        external_node_fs_.closeSync(fd);
+        const text = head.subarray(0, length).toString('utf8');
+        if (!/^from poetry\.console\.application import main$/m.test(text))
+            return undefined;
+        // pip writes `#!<python>`, or for a long or spaced path a /bin/sh line that execs it.
+        const python = /^'''exec' "?([^"]+?)"? "\$0" "\$@"$/m.exec(text)?.[1] ?? /^#!(\/\S+)\s*\n/.exec(text)?.[1];
+        if (!python || !external_node_fs_.existsSync(python))
+            return undefined;
+        // Only a venv has one site-packages that is surely this interpreter's.
+        const venv = external_node_path_.dirname(external_node_path_.dirname(python));
+        if (!external_node_fs_.existsSync(external_node_path_.join(venv, 'pyvenv.cfg')))
+            return undefined;
+        const found = new Set();
+        for (const lib of ['lib', 'lib64']) {
+            const libDir = external_node_path_.join(venv, lib);
+            if (!external_node_fs_.existsSync(libDir))
+                continue;
+            for (const pythonDir of external_node_fs_.readdirSync(libDir).filter((name) => /^python3/.test(name))) {
+                const site = external_node_path_.join(libDir, pythonDir, 'site-packages');
+                if (!external_node_fs_.existsSync(site))
+                    continue;
+                for (const name of external_node_fs_.readdirSync(site))
+                    if (/^poetry-[^-]+\.dist-info$/.test(name))
+                        found.add(external_node_fs_.realpathSync(external_node_path_.join(site, name)));
+            }
+        }
+        if (found.size !== 1)
+            return undefined;
+        return /^Version:\s*(\S+)\s*$/m.exec(external_node_fs_.readFileSync(external_node_path_.join([...found][0], 'METADATA'), 'utf8'))?.[1];
+    }
+    catch {
+        // unreadable: ask Poetry
+    }
+    return undefined;
+}
+/**
+ * Poetry from PATH, else a pinned one installed into the tool cache (pipx when present,
+ * else a venv of its own), so a runner without Poetry works with no extra step.
+ */
+async function locatePoetry(run, wanted, python, toolDir, platform = process.platform) {
+    const onPath = await poetryVersionOf(run, 'poetry');
+    let poetry;
+    if (onPath)
+        poetry = { command: 'poetry', version: onPath, installedByAction: false };
+    else
+        poetry = await installPoetry(run, wanted, python, external_node_path_.join(toolDir, 'poetry', wanted), platform);
+    if (compareVersions(poetry.version, constants/* MIN_POETRY */.B4) < 0) {
+        throw new ActionError(`Poetry ${poetry.version} is too old: the action needs ${constants/* MIN_POETRY */.B4} or newer (\`poetry sync\` or \`install --sync\`). Upgrade it, or remove it from PATH so the action installs Poetry ${wanted}.`, 'Poetry too old');
+    }
+    return poetry;
+}
+async function installPoetry(run, version, python, home, platform) {
+    const venv = external_node_path_.join(home, 'venv');
+    const command = external_node_path_.join(venv, platform === 'win32' ? 'Scripts' : 'bin', platform === 'win32' ? 'poetry.exe' : 'poetry');
+    const cached = external_node_fs_.existsSync(command) ? await poetryVersionOf(run, command) : undefined;
+    if (cached === version)
+        return { command, version, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
+    const steps = [
+        [python, ['-m', 'venv', '--clear', venv]],
+        [venvPython(venv, platform), ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', `poetry==${version}`]],
+    ];
+    for (const [file, args] of steps) {
+        const result = await run(file, args, { timeoutMs: 600_000 });
+        if (result.exitCode !== 0) {
+            throw new ActionError(`Installing Poetry ${version} failed (\`${[external_node_path_.basename(file), ...args.slice(0, 3)].join(' ')}\`): ${(0,exec/* lastLines */.w)(result)}. Install Poetry before this step (pipx install poetry) or check the poetry-version input.`, 'Poetry install failed');
+        }
+    }
+    // A fresh install must prove it runs.
+    const installed = await poetryVersionOf(run, command, false);
+    if (!installed)
+        throw new ActionError(`Poetry ${version} was installed into ${venv} but does not run.`, 'Poetry install failed');
+    return { command, version: installed, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
+}
+/** A PATH folder holding only `poetry`: the venv's own bin/ would also put its python first on PATH. */
+function exposeOnly(command, binDir, platform) {
+    if (platform === 'win32')
+        return external_node_path_.dirname(command);
+    external_node_fs_.mkdirSync(binDir, { recursive: true });
+    const link = external_node_path_.join(binDir, 'poetry');
+    external_node_fs_.rmSync(link, { force: true });
+    external_node_fs_.symlinkSync(command, link);
+    return binDir;
+}
+/** The project's own choice wins: poetry.toml or the environment may turn the in-project venv off. */
+function wantsInProjectVenv(projectDir, env) {
+    const fromEnv = env.POETRY_VIRTUALENVS_IN_PROJECT?.toLowerCase();
+    if (fromEnv === 'false' || fromEnv === '0')
+        return false;
+    const local = external_node_path_.join(projectDir, 'poetry.toml');
+    if (external_node_fs_.existsSync(local) && /in-project\s*=\s*false/.test(external_node_fs_.readFileSync(local, 'utf8')))
+        return false;
+    return true;
+}
+function syncCommand(poetry, selection, extraArgs) {
+    const verb = compareVersions(poetry.version, '2.0.0') >= 0 ? ['sync'] : ['install', '--sync'];
+    return [
+        ...verb,
+        '--no-interaction',
+        '--no-ansi',
+        ...selection.extras.map((extra) => `--extras=${extra}`),
+        ...selection.groups.map((group) => `--with=${group}`),
+        ...extraArgs,
+    ];
+}
+/** Failures worth another try: the index or network, not the project. */
+const TRANSIENT = [/All attempts to connect to .* failed/i, /\b(502|503|504)\b.*(Server Error|Service Unavailable|Bad Gateway|Gateway Time)/i, /Connection (reset|aborted|refused)/i, /Read timed out/i, /IncompleteRead/i];
+function isTransient(result) {
+    const text = `${result.stderr}\n${result.stdout}`;
+    return TRANSIENT.some((pattern) => pattern.test(text));
+}
+/**
+ * Poetry's own words without its traceback: the exception and its message, any
+ * "Installing x: Failed" line, and the closing line, on one line.
+ */
+function poetryErrorSummary(text) {
+    const lines = text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line && !line.includes('│') && !/^at\s/.test(line) && !/^The following error occurred/.test(line));
+    const picked = [];
+    const exception = lines.findIndex((line) => /^[A-Z]\w*(Error|Exception)$/.test(line));
+    if (exception >= 0)
+        picked.push(`${lines[exception]}: ${lines[exception + 1] ?? ''}`.trim());
+    picked.push(...lines.filter((line) => /: Failed$/.test(line)));
+    const last = lines.at(-1);
+    if (last && !picked.some((line) => line.includes(last)))
+        picked.push(last);
+    const summary = picked.join(' ').replace(/\s+/g, ' ');
+    return summary.length > 600 ? `${summary.slice(0, 600)}...` : summary;
+}
+/** Known Poetry failures, each turned into the fix a person can act on. */
+function explainPoetryFailure(result, projectDir) {
+    const text = `${result.stderr}\n${result.stdout}`;
+    const own = poetryErrorSummary(text) || (0,exec/* lastLines */.w)(result, 4);
+    if (/pyproject\.toml changed significantly since poetry\.lock/i.test(text))
+        return `poetry.lock is stale (pyproject.toml changed since it was locked): run \`poetry lock\` in ${projectDir} and commit poetry.lock.`;
+    // Quote Poetry's own line: it may come before output that would crowd it out of `own`.
+    const tooNew = /^.*lock file is not compatible with the current version of Poetry.*$/im.exec(text);
+    if (tooNew)
+        return `poetry.lock was written by a newer Poetry than this one (Poetry said: ${tooNew[0].trim()}): upgrade Poetry on the runner to the version that locked it (or set the poetry-version input, when Poetry is not on PATH).`;
+    const extra = /Extra \[([^\]]+)\] is not specified/i.exec(text);
+    if (extra)
+        return `Poetry says extra [${extra[1]}] is not specified: declare it in [tool.poetry.extras] or fix the cpu-extras/cuda-extras input.`;
+    const group = /Group\(s\) not found: ([^\n(]+)/i.exec(text);
+    if (group)
+        return `Poetry says group(s) ${group[1].trim()} not found: declare [tool.poetry.group.${group[1].trim()}] or fix the cuda-groups input.`;
+    const host = /All attempts to connect to (\S+) failed\.?/i.exec(text);
+    if (host) {
+        // Poetry's last lines can be boilerplate here: keep its one useful line, and name the URLs on that host.
+        const urls = sourcesOn(host[1], projectDir);
+        const said = own.includes(host[0].replace(/\.$/, '')) ? own : `"${host[0]}"`;
+        return `The package index ${host[1]} could not be reached (Poetry: ${said}${urls.length ? `; pyproject.toml sources there: ${urls.join(', ')}` : ''}). Check ${urls.length ? 'those URLs' : 'the source URLs in pyproject.toml'} and the runner's network, then re-run.`;
+    }
+    return own || `exit code ${result.exitCode}`;
+}
+async function syncProject(run, poetry, projectDir, args, env, options) {
+    const started = Date.now();
+    for (let attempt = 1;; attempt++) {
+        const result = await run(poetry.command, args, { cwd: projectDir, env, stream: true, timeoutMs: options.timeoutMs });
+        if (result.exitCode === 0)
+            return { attempts: attempt, durationMs: Date.now() - started };
+        const command = `poetry ${args.join(' ')}`;
+        if (result.timedOut)
+            throw new ActionError(`\`${command}\` did not finish within ${Math.round(options.timeoutMs / 60000)} min and was stopped.`, 'poetry sync timed out');
+        if (result.spawnError)
+            throw new ActionError(`Could not run Poetry (${poetry.command}): ${result.spawnError}.`, 'Poetry not runnable');
+        if (attempt < options.maxAttempts && isTransient(result)) {
+            const wait = options.backoffMs * attempt;
+            options.log(`\`${command}\` failed with a network/index error (try ${attempt} of ${options.maxAttempts}); retrying in ${wait / 1000} s.`);
+            await new Promise((resolve) => setTimeout(resolve, wait));
+            continue;
+        }
+        const tries = attempt > 1 ? ` after ${attempt} tries` : '';
+        throw new ActionError(`\`${command}\` failed${tries}: ${explainPoetryFailure(result, projectDir)}`, 'poetry sync failed', external_node_path_.join(projectDir, 'pyproject.toml'));
+    }
+}
+/** Makes Poetry create the venv from the interpreter the cache key was built for; returns its path. */
+async function createVenv(run, poetry, projectDir, env, python) {
+    const use = await run(poetry.command, ['env', 'use', '--no-ansi', python], { cwd: projectDir, env, timeoutMs: 300_000 });
+    const info = await run(poetry.command, ['env', 'info', '--path', '--no-ansi'], { cwd: projectDir, env, timeoutMs: 60_000 });
+    const venv = info.stdout.trim().split(/\r?\n/).pop();
+    if (use.exitCode !== 0 || info.exitCode !== 0 || !venv) {
+        throw new ActionError(`\`poetry env use ${python}\` failed: ${explainPoetryFailure(use.exitCode !== 0 ? use : info, projectDir)}`, 'Poetry env failed');
+    }
+    return venv;
+}
+/**
+ * Where the venv lives. In-project it is `.venv`; elsewhere only Poetry knows the path, so an
+ * env that does not exist yet is created to learn it, then removed again for the restore.
+ */
+async function locateVenv(run, poetry, projectDir, env, inProject, python) {
+    if (inProject)
+        return { path: external_node_path_.join(projectDir, '.venv'), createdToLocate: false };
+    const info = await run(poetry.command, ['env', 'info', '--path', '--no-ansi'], { cwd: projectDir, env, timeoutMs: 60_000 });
+    const existing = info.exitCode === 0 ? info.stdout.trim().split(/\r?\n/).pop() : undefined;
+    if (existing)
+        return { path: existing, createdToLocate: false };
+    return { path: await createVenv(run, poetry, projectDir, env, python), createdToLocate: true };
+}
+
 ;// CONCATENATED MODULE: ./src/project.ts
 
 
@@ -98256,13 +98380,25 @@ function driverTooOldMessage(driver, torchVersion, why, supportedCuda, fullSuppo
 
 
 async function probeTorch(run, python, options) {
-    const result = await run(python, [probeScript(), 'torch', '--gpu-op-timeout', String(options.gpuOpTimeoutS)], { timeoutMs: options.timeoutMs });
+    const result = await run(python, [probeScript(), 'torch', '--gpu-op-timeout', String(options.gpuOpTimeoutS)], {
+        timeoutMs: options.timeoutMs,
+        env: bytecodeWritingEnv(process.env),
+    });
     const report = parseProbeOutput(result);
     if (!report) {
         const why = result.timedOut ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)` : (0,exec/* lastLines */.w)(result) || `exit code ${result.exitCode}`;
         throw new ActionError(`The verification probe could not run with ${python}: ${why}.`, 'Verification failed');
     }
     return report;
+}
+/**
+ * The probe's `import torch` writes the .pyc files of everything torch imports into the venv,
+ * which is then cached: with PYTHONDONTWRITEBYTECODE (set in many container images) or a
+ * PYTHONPYCACHEPREFIX outside the venv, every warm job would compile them again (~1.4 s here).
+ */
+function bytecodeWritingEnv(env) {
+    const { PYTHONDONTWRITEBYTECODE: _off, PYTHONPYCACHEPREFIX: _elsewhere, ...rest } = env;
+    return rest;
 }
 /** torch's "driver too old (found version 12080)" warning, as the CUDA version the driver supports: '12.8'. */
 function cudaOfTooOldDriverWarning(warnings = []) {
@@ -98343,6 +98479,7 @@ function findProblems(report, expected) {
 
 
 
+
 /**
  * Why a venv cannot be trusted with this interpreter, or undefined when it can: venvs hold
  * absolute paths to their base interpreter, so a moved or upgraded Python breaks them.
@@ -98371,9 +98508,21 @@ function discardVenv(venv, createdByRestore) {
     if (!external_node_fs_.existsSync(venv))
         return;
     if (!createdByRestore && !external_node_fs_.existsSync(external_node_path_.join(venv, 'pyvenv.cfg'))) {
-        throw new Error(`Refusing to delete ${venv}: it does not look like a virtualenv.`);
+        throw notAVenv(venv);
     }
     external_node_fs_.rmSync(venv, { recursive: true, force: true });
+}
+/**
+ * A folder at the venv path without pyvenv.cfg is no venv: its bin/python runs as the base
+ * interpreter, so a sync would install into, and remove packages from, that interpreter.
+ * Poetry would instead call it broken and delete it. Neither may happen to a user's folder.
+ */
+function assertVirtualenv(venv) {
+    if (!external_node_fs_.existsSync(external_node_path_.join(venv, 'pyvenv.cfg')))
+        throw notAVenv(venv);
+}
+function notAVenv(venv) {
+    return new ActionError(`${venv} exists but is not a virtualenv (no pyvenv.cfg); the action neither deletes nor installs into it: move it away, or set POETRY_VIRTUALENVS_IN_PROJECT=false to keep the venv elsewhere.`, 'Not a virtualenv');
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
@@ -98464,6 +98613,8 @@ async function run() {
             await core/* group */.Os(`Sync: ${record.syncCommand}`, async () => {
                 if (!external_node_fs_.existsSync(venv))
                     await createVenv(exec/* runCommand */.d, poetry, project.dir, env, interpreter.executable);
+                else
+                    assertVirtualenv(venv);
                 const outcome = await syncProject(exec/* runCommand */.d, poetry, project.dir, args, env, {
                     maxAttempts: 3,
                     backoffMs: Number(process.env.SETUP_POETRY_TORCH_RETRY_BACKOFF_MS) || 5_000,
@@ -98497,7 +98648,7 @@ async function run() {
             record.save = { saved: false, reason: record.restore.reason };
         else
             record.save = await core/* group */.Os('Save the virtualenv', () => (0,cache/* saveVenv */.Ny)(venv, keys.primary, CACHE_TIMEOUT_MS));
-        if (!record.save.saved && inputs.cache && record.restore.kind !== 'exact' && record.restore.kind !== 'skipped') {
+        if (!record.save.saved && !('expected' in record.save && record.save.expected) && inputs.cache && record.restore.kind !== 'exact' && record.restore.kind !== 'skipped') {
             core/* warning */.$e(`The virtualenv was not saved to the cache: ${record.save.reason}`);
         }
     }

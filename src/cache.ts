@@ -1,4 +1,5 @@
 import * as cache from '@actions/cache';
+import * as core from '@actions/core';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,7 +26,8 @@ export type RestoreOutcome =
   | { kind: 'skipped'; reason: string }
   | { kind: 'failed'; reason: string; durationMs: number };
 
-export type SaveOutcome = { saved: true; durationMs: number; sizeBytes?: number } | { saved: false; reason: string };
+/** expected: nothing went wrong, this job just may not or need not write (no warning). */
+export type SaveOutcome = { saved: true; durationMs: number; sizeBytes?: number } | { saved: false; reason: string; expected?: boolean };
 
 function shortHash(text: string, length = 12): string {
   return createHash('sha256').update(text).digest('hex').slice(0, length);
@@ -79,19 +81,26 @@ export function cacheKeys(parts: {
 
 /** Why the cache cannot be used on this runner, or undefined when it can. */
 export function cacheUnavailableReason(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (cacheMode(env) === 'none') return "ACTIONS_CACHE_MODE is 'none' (the cache is turned off for this job)";
   if (!cache.isFeatureAvailable()) return 'the cache service is not configured on this runner (no ACTIONS_RESULTS_URL / ACTIONS_CACHE_URL)';
   if (!env.ACTIONS_RUNTIME_TOKEN) return 'the runner gave this step no ACTIONS_RUNTIME_TOKEN';
   return undefined;
+}
+
+/** ACTIONS_CACHE_MODE as the runner exports it (none, read, write, write-only); '' when unset. */
+function cacheMode(env: NodeJS.ProcessEnv): string {
+  return (env.ACTIONS_CACHE_MODE ?? '').trim().toLowerCase();
 }
 
 /**
  * @actions/cache reports a 5xx from the service as an ::error:: annotation, which reads as a
  * failed job although it is not. Cache trouble is a warning here, so rewrite those lines.
  */
-async function withCacheErrorsAsWarnings<T>(work: () => Promise<T>): Promise<T> {
+async function withCacheErrorsAsWarnings<T>(work: () => Promise<T>, seen?: (text: string) => void): Promise<T> {
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    seen?.(text);
     return (write as (...args: unknown[]) => boolean)(text.replace(/^::error(\s[^:]*)?::/gm, '::warning$1::'), ...rest);
   }) as typeof process.stdout.write;
   try {
@@ -105,7 +114,14 @@ const WORKER_ENV = 'SETUP_POETRY_TORCH_CACHE_WORKER';
 const RESULT_MARKER = 'SETUP_POETRY_TORCH_CACHE_RESULT ';
 
 type WorkerRequest = { op: 'restore'; venv: string; keys: CacheKeys } | { op: 'save'; venv: string; key: string };
-type WorkerResult = { matchedKey?: string; cacheId?: number; error?: string };
+type WorkerResult = { matchedKey?: string; cacheId?: number; error?: string; exists?: boolean };
+
+/**
+ * The library folds every failed reservation into one "another job may be creating this cache";
+ * only its debug line keeps the status. 409 means the key and version are taken: a matrix
+ * job with the same key saved (or is saving) first, which is no trouble.
+ */
+const RESERVE_CONFLICT = /Failed to reserve cache: .*\(409\)/;
 
 /** True when this process was started as the cache worker (see runInWorker). */
 export function isCacheWorker(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -116,12 +132,16 @@ export function isCacheWorker(env: NodeJS.ProcessEnv = process.env): boolean {
 export async function cacheWorkerMain(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const request = JSON.parse(env[WORKER_ENV] ?? '{}') as WorkerRequest;
   let result: WorkerResult;
+  let output = '';
   try {
-    result = await withCacheErrorsAsWarnings(async () =>
-      request.op === 'restore'
-        ? { matchedKey: await cache.restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]) }
-        : { cacheId: await cache.saveCache([request.venv], request.key) },
+    result = await withCacheErrorsAsWarnings(
+      async () =>
+        request.op === 'restore'
+          ? { matchedKey: await cache.restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]) }
+          : { cacheId: await cache.saveCache([request.venv], request.key) },
+      (text) => (output += text),
     );
+    if (result.cacheId === -1 && RESERVE_CONFLICT.test(output)) result.exists = true;
   } catch (error) {
     result = { error: (error as Error).message };
   }
@@ -152,9 +172,21 @@ export async function restoreVenv(venv: string, keys: CacheKeys, timeoutMs: numb
 }
 
 export async function saveVenv(venv: string, key: string, timeoutMs: number): Promise<SaveOutcome> {
+  const mode = cacheMode(process.env);
+  if (mode === 'read' || mode === 'none') {
+    // Archiving GBs only for the library to refuse the write would waste minutes.
+    const reason = `ACTIONS_CACHE_MODE is '${mode}': this job may restore but not write the cache`;
+    core.info(`Not saved: ${reason}.`);
+    return { saved: false, reason, expected: true };
+  }
   const started = Date.now();
   const result = await runInWorker({ op: 'save', venv, key }, timeoutMs);
   if (result.error) return { saved: false, reason: result.error };
+  if (result.exists) {
+    const reason = 'an entry with this key already exists (a job with the same key saved it first, or is saving it now)';
+    core.info(`Not saved: ${reason}.`);
+    return { saved: false, reason, expected: true };
+  }
   // -1: the library already logged why (entry exists, service refused, upload failed).
   if (result.cacheId === undefined || result.cacheId === -1) return { saved: false, reason: 'the cache service did not accept the entry (see the log above)' };
   return { saved: true, durationMs: Date.now() - started };

@@ -30,6 +30,8 @@ export const envInput: GetInput = (name) =>
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** sync-args that would point Poetry at another project or take over the action's own choices. */
 const FORBIDDEN_SYNC_ARGS = /^(-C|-P|--directory|--project|--no-root-only|--dry-run|--only-root)(=|$)/;
+/** Poetry also reads `-C..` and `-qP../x` (a short option with its value attached, or in a cluster); -E takes the rest as its value. */
+const FORBIDDEN_SHORT_CLUSTER = /^-[A-DF-Za-z]*[CP]/;
 
 function invalid(input: string, value: string, allowed: string): ActionError {
   const shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
@@ -78,10 +80,15 @@ export function loadInputs(get: GetInput = envInput, context: InputContext = { w
       'Invalid input: working-directory',
     );
   }
+  // A symlink inside the checkout may point anywhere: the venv would then be made outside it.
+  const realRelative = path.relative(fs.realpathSync(workspace), fs.realpathSync(workingDirectory));
+  if (realRelative.startsWith('..') || path.isAbsolute(realRelative)) {
+    throw invalid('working-directory', rawDir, 'a directory inside the workspace (this one is a link that leads out of it)');
+  }
 
   const syncArgs = get('sync-args').split(/\s+/).filter(Boolean);
   for (const arg of syncArgs) {
-    if (FORBIDDEN_SYNC_ARGS.test(arg)) {
+    if (FORBIDDEN_SYNC_ARGS.test(arg) || FORBIDDEN_SHORT_CLUSTER.test(arg)) {
       throw invalid('sync-args', arg, 'poetry sync options other than --directory/--project/--dry-run (use working-directory for the project)');
     }
   }

@@ -12,7 +12,7 @@ import { checkSelection, loadProject, type Selection } from './project.js';
 import { resolveInterpreter, venvPython, type Interpreter } from './python.js';
 import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
-import { discardVenv, venvProblem } from './venv.js';
+import { assertVirtualenv, discardVenv, venvProblem } from './venv.js';
 import { preflightCuda } from './preflight.js';
 import { newestCudaForDriver } from './cuda.js';
 
@@ -83,6 +83,7 @@ export async function run(): Promise<void> {
     } else {
       await core.group(`Sync: ${record.syncCommand}`, async () => {
         if (!fs.existsSync(venv)) await createVenv(runCommand, poetry, project.dir, env, interpreter.executable);
+        else assertVirtualenv(venv);
         const outcome = await syncProject(runCommand, poetry, project.dir, args, env, {
           maxAttempts: 3,
           backoffMs: Number(process.env.SETUP_POETRY_TORCH_RETRY_BACKOFF_MS) || 5_000,
@@ -114,7 +115,7 @@ export async function run(): Promise<void> {
     else if (record.restore.kind === 'exact') record.save = { saved: false, reason: 'exact hit, nothing new to save' };
     else if (record.restore.kind === 'skipped') record.save = { saved: false, reason: record.restore.reason };
     else record.save = await core.group('Save the virtualenv', () => saveVenv(venv, keys.primary, CACHE_TIMEOUT_MS));
-    if (!record.save.saved && inputs.cache && record.restore.kind !== 'exact' && record.restore.kind !== 'skipped') {
+    if (!record.save.saved && !('expected' in record.save && record.save.expected) && inputs.cache && record.restore.kind !== 'exact' && record.restore.kind !== 'skipped') {
       core.warning(`The virtualenv was not saved to the cache: ${record.save.reason}`);
     }
   } catch (error) {

@@ -6,6 +6,18 @@ import { MIN_POETRY } from './constants.js';
 import { compareVersions } from './version.js';
 import type { Selection } from './project.js';
 import { venvPython } from './python.js';
+import { parse } from 'smol-toml';
+
+/** `name = url` for each [[tool.poetry.source]] on `host` (host[:port]); empty when unreadable. */
+function sourcesOn(host: string, projectDir: string): string[] {
+  try {
+    const data = parse(fs.readFileSync(path.join(projectDir, 'pyproject.toml'), 'utf8')) as { tool?: { poetry?: { source?: { name?: string; url?: string }[] } } };
+    const sources = Array.isArray(data.tool?.poetry?.source) ? data.tool.poetry.source : [];
+    return sources.filter((source) => source.url && new URL(source.url).host === host).map((source) => `${source.name} = ${source.url}`);
+  } catch {
+    return [];
+  }
+}
 
 export interface Poetry {
   /** Program to run: 'poetry' from PATH or the path of the one the action installed. */
@@ -32,9 +44,67 @@ export function poetryEnvironment(version: string, base: NodeJS.ProcessEnv, inPr
   return env;
 }
 
-async function poetryVersionOf(run: RunCommand, command: string): Promise<string | undefined> {
+/** `quick`: trust the console script's metadata instead of starting Poetry (see poetryScriptVersion). */
+async function poetryVersionOf(run: RunCommand, command: string, quick = true): Promise<string | undefined> {
+  const fromScript =
+    quick && process.platform !== 'win32' ? poetryScriptVersion(command.includes('/') ? command : findOnPath(command, process.env)) : undefined;
+  if (fromScript) return fromScript;
   const result = await run(command, ['--version', '--no-ansi'], { timeoutMs: 60_000 });
   return result.exitCode === 0 ? parsePoetryVersion(result.stdout) : undefined;
+}
+
+/** The file spawn would run for a bare command name (POSIX PATH search). */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const file = path.join(dir, name);
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      if (fs.statSync(file).isFile()) return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The version of the Poetry that a pip-made `poetry` console script (pipx, the official
+ * installer, a venv) runs, read from the poetry dist-info beside the interpreter its shebang
+ * names: `poetry --version` costs 0.4-1 s of start-up on every run. Undefined for anything
+ * else (a shim, a wrapper, a broken venv): then Poetry itself is asked.
+ */
+export function poetryScriptVersion(script: string | undefined): string | undefined {
+  if (!script) return undefined;
+  try {
+    const fd = fs.openSync(script, 'r');
+    const head = Buffer.alloc(2048);
+    const length = fs.readSync(fd, head, 0, head.length, 0);
+    fs.closeSync(fd);
+    const text = head.subarray(0, length).toString('utf8');
+    if (!/^from poetry\.console\.application import main$/m.test(text)) return undefined;
+    // pip writes `#!<python>`, or for a long or spaced path a /bin/sh line that execs it.
+    const python = /^'''exec' "?([^"]+?)"? "\$0" "\$@"$/m.exec(text)?.[1] ?? /^#!(\/\S+)\s*\n/.exec(text)?.[1];
+    if (!python || !fs.existsSync(python)) return undefined;
+    // Only a venv has one site-packages that is surely this interpreter's.
+    const venv = path.dirname(path.dirname(python));
+    if (!fs.existsSync(path.join(venv, 'pyvenv.cfg'))) return undefined;
+    const found = new Set<string>();
+    for (const lib of ['lib', 'lib64']) {
+      const libDir = path.join(venv, lib);
+      if (!fs.existsSync(libDir)) continue;
+      for (const pythonDir of fs.readdirSync(libDir).filter((name) => /^python3/.test(name))) {
+        const site = path.join(libDir, pythonDir, 'site-packages');
+        if (!fs.existsSync(site)) continue;
+        for (const name of fs.readdirSync(site)) if (/^poetry-[^-]+\.dist-info$/.test(name)) found.add(fs.realpathSync(path.join(site, name)));
+      }
+    }
+    if (found.size !== 1) return undefined;
+    return /^Version:\s*(\S+)\s*$/m.exec(fs.readFileSync(path.join([...found][0], 'METADATA'), 'utf8'))?.[1];
+  } catch {
+    // unreadable: ask Poetry
+  }
+  return undefined;
 }
 
 /**
@@ -74,7 +144,8 @@ async function installPoetry(run: RunCommand, version: string, python: string, h
       );
     }
   }
-  const installed = await poetryVersionOf(run, command);
+  // A fresh install must prove it runs.
+  const installed = await poetryVersionOf(run, command, false);
   if (!installed) throw new ActionError(`Poetry ${version} was installed into ${venv} but does not run.`, 'Poetry install failed');
   return { command, version: installed, installedByAction: true, binDir: exposeOnly(command, path.join(home, 'bin'), platform) };
 }
@@ -142,13 +213,20 @@ export function explainPoetryFailure(result: CommandResult, projectDir: string):
   const text = `${result.stderr}\n${result.stdout}`;
   const own = poetryErrorSummary(text) || lastLines(result, 4);
   if (/pyproject\.toml changed significantly since poetry\.lock/i.test(text)) return `poetry.lock is stale (pyproject.toml changed since it was locked): run \`poetry lock\` in ${projectDir} and commit poetry.lock.`;
-  if (/lock file is not compatible with the current version of Poetry/i.test(text)) return `poetry.lock was written by a newer Poetry than this one: set the poetry-version input to the version that locked it, or upgrade Poetry on the runner. Poetry said: ${own}`;
+  // Quote Poetry's own line: it may come before output that would crowd it out of `own`.
+  const tooNew = /^.*lock file is not compatible with the current version of Poetry.*$/im.exec(text);
+  if (tooNew) return `poetry.lock was written by a newer Poetry than this one (Poetry said: ${tooNew[0].trim()}): upgrade Poetry on the runner to the version that locked it (or set the poetry-version input, when Poetry is not on PATH).`;
   const extra = /Extra \[([^\]]+)\] is not specified/i.exec(text);
   if (extra) return `Poetry says extra [${extra[1]}] is not specified: declare it in [tool.poetry.extras] or fix the cpu-extras/cuda-extras input.`;
   const group = /Group\(s\) not found: ([^\n(]+)/i.exec(text);
   if (group) return `Poetry says group(s) ${group[1].trim()} not found: declare [tool.poetry.group.${group[1].trim()}] or fix the cuda-groups input.`;
-  const host = /All attempts to connect to (\S+) failed/i.exec(text);
-  if (host) return `The package index ${host[1]} could not be reached (Poetry: ${own}). Check the source URL in pyproject.toml and the runner's network, then re-run.`;
+  const host = /All attempts to connect to (\S+) failed\.?/i.exec(text);
+  if (host) {
+    // Poetry's last lines can be boilerplate here: keep its one useful line, and name the URLs on that host.
+    const urls = sourcesOn(host[1], projectDir);
+    const said = own.includes(host[0].replace(/\.$/, '')) ? own : `"${host[0]}"`;
+    return `The package index ${host[1]} could not be reached (Poetry: ${said}${urls.length ? `; pyproject.toml sources there: ${urls.join(', ')}` : ''}). Check ${urls.length ? 'those URLs' : 'the source URLs in pyproject.toml'} and the runner's network, then re-run.`;
+  }
   return own || `exit code ${result.exitCode}`;
 }
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeInterpreter, venvPython, type Interpreter } from './python.js';
 import type { RunCommand } from './exec.js';
+import { ActionError } from './errors.js';
 
 /**
  * Why a venv cannot be trusted with this interpreter, or undefined when it can: venvs hold
@@ -27,7 +28,23 @@ export async function venvProblem(run: RunCommand, venv: string, interpreter: In
 export function discardVenv(venv: string, createdByRestore: boolean): void {
   if (!fs.existsSync(venv)) return;
   if (!createdByRestore && !fs.existsSync(path.join(venv, 'pyvenv.cfg'))) {
-    throw new Error(`Refusing to delete ${venv}: it does not look like a virtualenv.`);
+    throw notAVenv(venv);
   }
   fs.rmSync(venv, { recursive: true, force: true });
+}
+
+/**
+ * A folder at the venv path without pyvenv.cfg is no venv: its bin/python runs as the base
+ * interpreter, so a sync would install into, and remove packages from, that interpreter.
+ * Poetry would instead call it broken and delete it. Neither may happen to a user's folder.
+ */
+export function assertVirtualenv(venv: string): void {
+  if (!fs.existsSync(path.join(venv, 'pyvenv.cfg'))) throw notAVenv(venv);
+}
+
+function notAVenv(venv: string): ActionError {
+  return new ActionError(
+    `${venv} exists but is not a virtualenv (no pyvenv.cfg); the action neither deletes nor installs into it: move it away, or set POETRY_VIRTUALENVS_IN_PROJECT=false to keep the venv elsewhere.`,
+    'Not a virtualenv',
+  );
 }

@@ -32,13 +32,26 @@ export interface ProbeReport {
 }
 
 export async function probeTorch(run: RunCommand, python: string, options: { timeoutMs: number; gpuOpTimeoutS: number }): Promise<ProbeReport> {
-  const result = await run(python, [probeScript(), 'torch', '--gpu-op-timeout', String(options.gpuOpTimeoutS)], { timeoutMs: options.timeoutMs });
+  const result = await run(python, [probeScript(), 'torch', '--gpu-op-timeout', String(options.gpuOpTimeoutS)], {
+    timeoutMs: options.timeoutMs,
+    env: bytecodeWritingEnv(process.env),
+  });
   const report = parseProbeOutput<ProbeReport>(result);
   if (!report) {
     const why = result.timedOut ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)` : lastLines(result) || `exit code ${result.exitCode}`;
     throw new ActionError(`The verification probe could not run with ${python}: ${why}.`, 'Verification failed');
   }
   return report;
+}
+
+/**
+ * The probe's `import torch` writes the .pyc files of everything torch imports into the venv,
+ * which is then cached: with PYTHONDONTWRITEBYTECODE (set in many container images) or a
+ * PYTHONPYCACHEPREFIX outside the venv, every warm job would compile them again (~1.4 s here).
+ */
+export function bytecodeWritingEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { PYTHONDONTWRITEBYTECODE: _off, PYTHONPYCACHEPREFIX: _elsewhere, ...rest } = env;
+  return rest;
 }
 
 export interface Expectation {

@@ -1,6 +1,6 @@
 // Seed projects for the e2e tests: examples/seed copied, pointed at the local
 // index, optionally varied, and locked with real Poetry.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_CACHE_ROOT, REPO_ROOT, exists } from './wheels.mjs';
@@ -104,7 +104,7 @@ export async function makeSeedProject(targetDir, {
   const r = await runPoetry(poetry, ['lock'], { cwd: targetDir, env: env ?? poetryEnv({ cacheRoot }) });
   if (r.code !== 0) throw new Error(`poetry lock failed (${r.code}) in ${targetDir}\n${r.stdout}\n${r.stderr}`);
   await fs.mkdir(path.dirname(cached), { recursive: true });
-  const tmp = `${cached}.${process.pid}.tmp`;
+  const tmp = `${cached}.${process.pid}.${randomUUID()}.tmp`;
   await fs.copyFile(lockFile, tmp);
   await fs.rename(tmp, cached);
   return { ...result, lockFile, lockMs: r.ms };
