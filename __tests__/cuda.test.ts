@@ -57,7 +57,27 @@ describe('minimumDriverFor (per-release toolkit minimum)', () => {
   });
 
   it.each(['linux', 'win32'] as const)('round-trips with newestCudaForDriver for every release on %s', (platform) => {
-    const releases = ['11.0', '11.1', '11.2', '11.3', '11.4', '11.5', '11.6', '11.7', '11.8', '12.0', '12.1', '12.2', '12.3', '12.4', '12.5', '12.6', '12.8', '12.9', '13.0'];
+    const releases = [
+      '11.0',
+      '11.1',
+      '11.2',
+      '11.3',
+      '11.4',
+      '11.5',
+      '11.6',
+      '11.7',
+      '11.8',
+      '12.0',
+      '12.1',
+      '12.2',
+      '12.3',
+      '12.4',
+      '12.5',
+      '12.6',
+      '12.8',
+      '12.9',
+      '13.0',
+    ];
     for (const cuda of releases) expect(newestCudaForDriver(minimumDriverFor(cuda, platform), platform)).toBe(cuda);
   });
 });
@@ -234,13 +254,16 @@ describe('checkCapability', () => {
   });
 
   it('says when the verdict rests on an estimate', () => {
-    expect(checkCapability('3.7', '2.7.0', 'cu118').message).toMatch(/is probably not among .* \(sm_50 to sm_90, estimated\): no current PyTorch CUDA build supports this GPU$/);
+    expect(checkCapability('3.7', '2.7.0', 'cu118').message).toMatch(
+      /is probably not among .* \(sm_50 to sm_90, estimated\): no current PyTorch CUDA build supports this GPU$/,
+    );
   });
 
   it('accepts the wheel version with its local label', () => {
     expect(checkCapability('7.0', '2.11.0+cu128', 'cu128')).toEqual({
       verdict: 'unsupported',
-      message: "GPU sm_70 (compute capability 7.0) is not among the architectures torch 2.11.0 cu128 is built for (sm_75 to sm_120): PyTorch's cu126 builds still cover sm_50 to sm_90",
+      message:
+        "GPU sm_70 (compute capability 7.0) is not among the architectures torch 2.11.0 cu128 is built for (sm_75 to sm_120): PyTorch's cu126 builds still cover sm_50 to sm_90",
     });
   });
 

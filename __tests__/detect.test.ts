@@ -88,9 +88,7 @@ describe('detectGpu on Linux', () => {
     expect(detection).toMatchObject({ cudaUsable: false, hardwarePresent: false, gpus: [] });
     expect(detection.diagnosis).toBeUndefined();
     expect(detection.driverVersion).toBeUndefined();
-    expect(detection.reason).toBe(
-      'no NVIDIA GPU: no NVIDIA display or 3D controller among 5 PCI functions, no NVIDIA driver loaded, nvidia-smi not installed',
-    );
+    expect(detection.reason).toBe('no NVIDIA GPU: no NVIDIA display or 3D controller among 5 PCI functions, no NVIDIA driver loaded, nvidia-smi not installed');
     expect(sourceNames(detection)).toEqual(LINUX_SOURCES);
     expect(detection.sources.map((record) => record.ok)).toEqual([false, false, false, false, false, true]);
   });
@@ -107,7 +105,15 @@ describe('detectGpu on Linux', () => {
     const detection = await detectGpu(linux('t4-driver-535', { run: smi.run }));
     expect(detection.cudaUsable).toBe(true);
     expect(detection.gpus).toEqual([
-      { index: 0, name: 'Tesla T4', busId: '00000000:00:1E.0', pciDeviceId: '10de:1eb8', computeCapability: '7.5', memoryMiB: 15360, driverVersion: '535.104.05' },
+      {
+        index: 0,
+        name: 'Tesla T4',
+        busId: '00000000:00:1E.0',
+        pciDeviceId: '10de:1eb8',
+        computeCapability: '7.5',
+        memoryMiB: 15360,
+        driverVersion: '535.104.05',
+      },
     ]);
     expect(detection.driverVersion).toBe('535.104.05');
     expect(detection.hardwarePresent).toBe(true);
@@ -119,10 +125,7 @@ describe('detectGpu on Linux', () => {
     expect(detail(detection, 'sys-module-version')).toBe('535.104.05');
     expect(detail(detection, 'dev-nodes')).toBe('/dev/nvidia0, /dev/nvidia-modeset, /dev/nvidia-uvm, /dev/nvidia-uvm-tools, /dev/nvidiactl');
     expect(smi.calls).toEqual([{ file: 'nvidia-smi', args: nvidiaSmiQueryArgs(), options: { env: {}, timeoutMs: 10_000 } }]);
-    expect(smi.calls[0].args).toEqual([
-      '--query-gpu=index,name,driver_version,compute_cap,memory.total,pci.bus_id',
-      '--format=csv,noheader,nounits',
-    ]);
+    expect(smi.calls[0].args).toEqual(['--query-gpu=index,name,driver_version,compute_cap,memory.total,pci.bus_id', '--format=csv,noheader,nounits']);
   });
 
   it.each([
@@ -207,7 +210,9 @@ describe('detectGpu on Linux', () => {
     const run = scriptedNvidiaSmi({ stdout: 'Unable to determine the device handle for GPU0000:00:1E.0: Unknown Error\n' });
     const detection = await detectGpu(linux('t4-driver-535', { run }));
     expect(detection.cudaUsable).toBe(false);
-    expect(detection.diagnosis).toBe("driver 535.104.05 loaded but nvidia-smi printed no GPU rows: 'Unable to determine the device handle for GPU0000:00:1E.0: Unknown Error'");
+    expect(detection.diagnosis).toBe(
+      "driver 535.104.05 loaded but nvidia-smi printed no GPU rows: 'Unable to determine the device handle for GPU0000:00:1E.0: Unknown Error'",
+    );
   });
 
   it('reports driver versions that disagree while still trusting the GPUs nvidia-smi listed', async () => {
@@ -280,9 +285,7 @@ describe('detectGpu on Linux', () => {
   it('diagnoses a driver without device nodes when nothing in the environment explains it', async () => {
     const detection = await detectGpu(linux('container-without-gpu-access', { run: missingNvidiaSmi().run }));
     expect(detection.cudaUsable).toBe(false);
-    expect(detection.diagnosis).toBe(
-      'driver 550.54.15 loaded but no /dev/nvidia* device nodes and no nvidia-smi (container started without GPU access?)',
-    );
+    expect(detection.diagnosis).toBe('driver 550.54.15 loaded but no /dev/nvidia* device nodes and no nvidia-smi (container started without GPU access?)');
   });
 
   it('ignores an NVIDIA audio function alone', async () => {
@@ -318,7 +321,15 @@ describe('detectGpu on Linux', () => {
     expect(smi.calls[1].args[0]).toBe('--query-gpu=index,name,driver_version,memory.total,pci.bus_id');
     expect(detection.cudaUsable).toBe(true);
     expect(detection.gpus).toEqual([
-      { index: 0, name: 'Tesla P100-PCIE-16GB', busId: '00000000:00:04.0', pciDeviceId: '10de:15f8', computeCapability: undefined, memoryMiB: 16280, driverVersion: '470.256.02' },
+      {
+        index: 0,
+        name: 'Tesla P100-PCIE-16GB',
+        busId: '00000000:00:04.0',
+        pciDeviceId: '10de:15f8',
+        computeCapability: undefined,
+        memoryMiB: 16280,
+        driverVersion: '470.256.02',
+      },
     ]);
     expect(detail(detection, 'nvidia-smi')).toBe(
       'nvidia-smi: 1 GPU(s): 0: Tesla P100-PCIE-16GB (this nvidia-smi has no compute_cap field, capability unknown)',
@@ -342,7 +353,9 @@ describe('detectGpu on Linux', () => {
     const detection = await detectGpu(linux('multi-h100-nvswitch', { run: missingNvidiaSmi().run }));
     expect(detection.cudaUsable).toBe(true);
     expect(detection.gpus.map((gpu) => gpu.busId)).toEqual(['0000:18:00.0', '0000:2a:00.0', '0000:3a:00.0', '0000:5d:00.0']);
-    expect(detection.reason).toMatch(/^found 4 x NVIDIA GPU 10de:2330 \(sysfs-pci\), driver 570\.133\.20 \(proc-driver-version\), \/dev\/nvidia0, \/dev\/nvidia1/);
+    expect(detection.reason).toMatch(
+      /^found 4 x NVIDIA GPU 10de:2330 \(sysfs-pci\), driver 570\.133\.20 \(proc-driver-version\), \/dev\/nvidia0, \/dev\/nvidia1/,
+    );
   });
 
   it('trusts nvidia-smi where sysfs cannot be read', async () => {
@@ -428,7 +441,11 @@ describe('defaults', () => {
   it.each([
     ['linux', {}, ['nvidia-smi']],
     ['win32', {}, ['nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe']],
-    ['win32', { SYSTEMROOT: 'E:\\Win' }, ['nvidia-smi.exe', 'E:\\Win\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe']],
+    [
+      'win32',
+      { SYSTEMROOT: 'E:\\Win' },
+      ['nvidia-smi.exe', 'E:\\Win\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe'],
+    ],
   ] as const)('nvidia-smi candidates on %s with %j', (platform, env, expected) => {
     expect(nvidiaSmiCandidatesFor(platform, env)).toEqual(expected);
   });
@@ -448,7 +465,11 @@ describe('recorded /proc/driver/nvidia/version texts', () => {
 
 describe('the nvidia-smi recordings agree with each other', () => {
   const read = (name: string): string => readFileSync(path.join(FIXTURES, 'nvidia-smi', name), 'utf8');
-  const csvRows = (name: string): string[][] => read(name).trim().split(/\r?\n/).map((line) => line.split(', '));
+  const csvRows = (name: string): string[][] =>
+    read(name)
+      .trim()
+      .split(/\r?\n/)
+      .map((line) => line.split(', '));
 
   it.each([
     ['table-h100x4-570.exit0.txt', 'query-h100x4-570.exit0.csv', 'list-h100x4-570.exit0.txt', '12.8'],

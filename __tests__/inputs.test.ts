@@ -52,16 +52,16 @@ describe('loadInputs', () => {
   });
 
   it.each([
-    ['mode', 'gpu', "Input 'mode' is \"gpu\"; allowed: auto, cpu, cuda."],
-    ['expect-cuda', 'maybe', "Input 'expect-cuda' is \"maybe\"; allowed: auto, true, false."],
-    ['cache', 'yes please', "Input 'cache' is \"yes please\"; allowed: true, false."],
-    ['poetry-version', 'latest', "Input 'poetry-version' is \"latest\"; allowed: a version such as 2.5.1."],
+    ['mode', 'gpu', 'Input \'mode\' is "gpu"; allowed: auto, cpu, cuda.'],
+    ['expect-cuda', 'maybe', 'Input \'expect-cuda\' is "maybe"; allowed: auto, true, false.'],
+    ['cache', 'yes please', 'Input \'cache\' is "yes please"; allowed: true, false.'],
+    ['poetry-version', 'latest', 'Input \'poetry-version\' is "latest"; allowed: a version such as 2.5.1.'],
     ['cpu-extras', 'cpu;rm -rf /', 'Input \'cpu-extras\' is "cpu;rm"'],
-    ['working-directory', '../outside', "Input 'working-directory' is \"../outside\"; allowed: a directory inside the workspace."],
-    ['working-directory', '/etc', "Input 'working-directory' is \"/etc\"; allowed: a directory inside the workspace."],
-    ['working-directory', 'missing', "Input 'working-directory' is \"missing\", which does not exist"],
-    ['sync-args', '--directory=/tmp', "Input 'sync-args' is \"--directory=/tmp\""],
-    ['cache-suffix', 'a,b', "Input 'cache-suffix' is \"a,b\""],
+    ['working-directory', '../outside', 'Input \'working-directory\' is "../outside"; allowed: a directory inside the workspace.'],
+    ['working-directory', '/etc', 'Input \'working-directory\' is "/etc"; allowed: a directory inside the workspace.'],
+    ['working-directory', 'missing', 'Input \'working-directory\' is "missing", which does not exist'],
+    ['sync-args', '--directory=/tmp', 'Input \'sync-args\' is "--directory=/tmp"'],
+    ['cache-suffix', 'a,b', 'Input \'cache-suffix\' is "a,b"'],
     ['python', '3.12\nrm', "Input 'python' is"],
   ])('rejects %s=%j with one line naming the input', (name, value, message) => {
     let caught: unknown;

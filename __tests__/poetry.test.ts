@@ -42,7 +42,13 @@ describe('syncCommand', () => {
   it('uses sync on 2.x and install --sync on 1.8, with one flag per extra and group', () => {
     const selection = { extras: ['cuda', 'extra2'], groups: ['cuda'] };
     expect(syncCommand({ command: 'poetry', version: '2.5.1', installedByAction: false }, selection, ['--no-root'])).toEqual([
-      'sync', '--no-interaction', '--no-ansi', '--extras=cuda', '--extras=extra2', '--with=cuda', '--no-root',
+      'sync',
+      '--no-interaction',
+      '--no-ansi',
+      '--extras=cuda',
+      '--extras=extra2',
+      '--with=cuda',
+      '--no-root',
     ]);
     expect(syncCommand({ command: 'poetry', version: '1.8.5', installedByAction: false }, selection, []).slice(0, 2)).toEqual(['install', '--sync']);
   });
@@ -69,10 +75,12 @@ describe('failures', () => {
   it('treats an unreachable index and 5xx as transient, a stale lock as not', () => {
     expect(isTransient(indexDown)).toBe(true);
     expect(isTransient(unavailable)).toBe(true);
-    expect(isTransient(failed('', 'pyproject.toml changed significantly since poetry.lock was last generated. Run `poetry lock` to fix the lock file.'))).toBe(false);
+    expect(isTransient(failed('', 'pyproject.toml changed significantly since poetry.lock was last generated. Run `poetry lock` to fix the lock file.'))).toBe(
+      false,
+    );
   });
 
-  it('keeps Poetry\'s words and drops its traceback', () => {
+  it("keeps Poetry's words and drops its traceback", () => {
     expect(poetryErrorSummary(unavailable.stdout)).toBe(
       'HTTPError: 503 Server Error: Service Unavailable for url: http://127.0.0.1:40123/simple/filelock/ - Installing filelock (4.3.1): Failed Cannot install filelock.',
     );
@@ -80,7 +88,10 @@ describe('failures', () => {
 
   it.each([
     [indexDown, /^The package index 127\.0\.0\.1:40123 could not be reached \(Poetry: RepositoryError: All attempts to connect/],
-    [failed('', 'pyproject.toml changed significantly since poetry.lock was last generated. Run `poetry lock` to fix the lock file.'), /^poetry\.lock is stale .*run `poetry lock` in \/proj and commit poetry\.lock/],
+    [
+      failed('', 'pyproject.toml changed significantly since poetry.lock was last generated. Run `poetry lock` to fix the lock file.'),
+      /^poetry\.lock is stale .*run `poetry lock` in \/proj and commit poetry\.lock/,
+    ],
     [failed('', 'The lock file is not compatible with the current version of Poetry.'), /^poetry\.lock was written by a newer Poetry .*poetry-version input/],
     [failed('', 'Extra [rocm] is not specified.'), /^Poetry says extra \[rocm\] is not specified: declare it in \[tool\.poetry\.extras\]/],
     [failed('', 'Group(s) not found: rocm (via --with)'), /^Poetry says group\(s\) rocm not found: declare \[tool\.poetry\.group\.rocm\]/],

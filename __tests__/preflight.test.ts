@@ -19,7 +19,14 @@ function lockedProject(cudaTorch: string) {
 }
 
 function gpuRunner(driverVersion: string, name: string, computeCapability: string): Detection {
-  return { cudaUsable: true, hardwarePresent: true, driverVersion, gpus: [{ name, computeCapability, driverVersion }], sources: [], reason: `found 1 x ${name} (nvidia-smi)` };
+  return {
+    cudaUsable: true,
+    hardwarePresent: true,
+    driverVersion,
+    gpus: [{ name, computeCapability, driverVersion }],
+    sources: [],
+    reason: `found 1 x ${name} (nvidia-smi)`,
+  };
 }
 
 function errorOf(work: () => unknown): string | undefined {
@@ -54,7 +61,9 @@ describe('preflightCuda', () => {
 
   it('fails on a runner where CUDA cannot work when CUDA is expected, and not when it is not', () => {
     const cpuRunner: Detection = { cudaUsable: false, hardwarePresent: false, gpus: [], sources: [], reason: 'no NVIDIA GPU' };
-    expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), cpuRunner, true, 'linux'))).toMatch(/^mode is cuda and expect-cuda is true, but CUDA cannot work on this runner: no NVIDIA GPU/);
+    expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), cpuRunner, true, 'linux'))).toMatch(
+      /^mode is cuda and expect-cuda is true, but CUDA cannot work on this runner: no NVIDIA GPU/,
+    );
     expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), cpuRunner, false, 'linux'))).toBeUndefined();
   });
 });

@@ -1,10 +1,24 @@
 import { buildVariant, findProblems, type ProbeReport } from '../src/verify.js';
 
-const cpuBuild: ProbeReport = { python: '3.11.7', torch_installed: true, torch_version: '2.13.0+cpu', cuda_version: null, cuda_available: false, device_count: 0, devices: [], warnings: [] };
+const cpuBuild: ProbeReport = {
+  python: '3.11.7',
+  torch_installed: true,
+  torch_version: '2.13.0+cpu',
+  cuda_version: null,
+  cuda_available: false,
+  device_count: 0,
+  devices: [],
+  warnings: [],
+};
 const cudaBuild: ProbeReport = { ...cpuBuild, torch_version: '2.14.1+cu130', cuda_version: '13.0' };
 const noTorch: ProbeReport = { python: '3.11.7', torch_installed: false, import_error: "ModuleNotFoundError: No module named 'torch'" };
 const expectCpu = { mode: 'cpu' as const, expectCuda: false, syncCommand: 'poetry sync --extras=cpu', detectionReason: 'no NVIDIA GPU on the PCI bus' };
-const expectCuda = { mode: 'cuda' as const, expectCuda: true, syncCommand: 'poetry sync --extras=cuda --with=cuda', detectionReason: 'found 1 x NVIDIA H100 (nvidia-smi)' };
+const expectCuda = {
+  mode: 'cuda' as const,
+  expectCuda: true,
+  syncCommand: 'poetry sync --extras=cuda --with=cuda',
+  detectionReason: 'found 1 x NVIDIA H100 (nvidia-smi)',
+};
 
 describe('findProblems', () => {
   it('accepts the CPU build in cpu mode and a CUDA build in cuda mode on a CPU runner with expect-cuda false', () => {
@@ -33,7 +47,7 @@ describe('findProblems', () => {
     expect(findProblems(rocm, { ...expectCuda, expectCuda: false })[0]).toContain('a ROCm build (2.7.0+rocm6.3, HIP 6.3)');
   });
 
-  it('explains an unavailable GPU with the detection and torch\'s own warning', () => {
+  it("explains an unavailable GPU with the detection and torch's own warning", () => {
     const report = { ...cudaBuild, warnings: ['CUDA initialization: Found no NVIDIA driver on your system.'] };
     const [problem] = findProblems(report, expectCuda);
     expect(problem).toContain('torch.cuda.is_available() is False but expect-cuda is true');
@@ -42,7 +56,9 @@ describe('findProblems', () => {
   });
 
   it('flags a GPU when expect-cuda is false', () => {
-    expect(findProblems({ ...cudaBuild, cuda_available: true, device_count: 1 }, { ...expectCuda, expectCuda: false })[0]).toContain('is True but expect-cuda is false');
+    expect(findProblems({ ...cudaBuild, cuda_available: true, device_count: 1 }, { ...expectCuda, expectCuda: false })[0]).toContain(
+      'is True but expect-cuda is false',
+    );
   });
 
   it('fails when the matmul check on a GPU hangs or is wrong', () => {
@@ -71,10 +87,22 @@ describe('GPU truth after the sync', () => {
   };
 
   it('fails a GPU whose capability the build has no kernels for, naming sm_XY, the list and the fix', () => {
-    const report = { ...onGpu, devices: [{ index: 0, name: 'Tesla P100-PCIE-16GB', capability: '6.0', matmul: { error: 'RuntimeError: CUDA error: no kernel image is available for execution on the device' } }] };
+    const report = {
+      ...onGpu,
+      devices: [
+        {
+          index: 0,
+          name: 'Tesla P100-PCIE-16GB',
+          capability: '6.0',
+          matmul: { error: 'RuntimeError: CUDA error: no kernel image is available for execution on the device' },
+        },
+      ],
+    };
     const problems = findProblems(report, expectCuda);
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^GPU 0 \(Tesla P100-PCIE-16GB\) is sm_60, which torch 2\.9\.0\+cu130 has no kernels for \(built for sm_75 sm_80 sm_86 sm_90 sm_100 sm_120\)/);
+    expect(problems[0]).toMatch(
+      /^GPU 0 \(Tesla P100-PCIE-16GB\) is sm_60, which torch 2\.9\.0\+cu130 has no kernels for \(built for sm_75 sm_80 sm_86 sm_90 sm_100 sm_120\)/,
+    );
     expect(problems[0]).toContain('cu126 covers sm_50 to sm_90');
   });
 
@@ -84,9 +112,14 @@ describe('GPU truth after the sync', () => {
   });
 
   it("turns torch's driver-too-old warning into the same message as the pre-check", () => {
-    const report = { ...cudaBuild, warnings: ['CUDA initialization: The NVIDIA driver on your system is too old (found version 12020). Please update your GPU driver.'] };
+    const report = {
+      ...cudaBuild,
+      warnings: ['CUDA initialization: The NVIDIA driver on your system is too old (found version 12020). Please update your GPU driver.'],
+    };
     const [problem] = findProblems(report, { ...expectCuda, driverVersion: '535.104.05', platform: 'linux' });
-    expect(problem).toMatch(/^The NVIDIA driver 535\.104\.05 is too old for torch 2\.14\.1\+cu130: CUDA 13\.0 needs driver 580[\d.]* or newer \(the driver supports CUDA 12\.2\)/);
+    expect(problem).toMatch(
+      /^The NVIDIA driver 535\.104\.05 is too old for torch 2\.14\.1\+cu130: CUDA 13\.0 needs driver 580[\d.]* or newer \(the driver supports CUDA 12\.2\)/,
+    );
     expect(problem).toContain('e.g. .../whl/cu122 or older');
   });
 });

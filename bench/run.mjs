@@ -138,6 +138,19 @@ function breakdown(procs, wallMs) {
     children += ms;
   }
   parts['action itself (node start, detect, summary)'] = wallMs - children;
+  // Inside the cache worker: its tar, and what came before it (restore: the download to a
+  // temporary archive) or after it (save: the upload).
+  for (const worker of procs.filter((p) => p.role.startsWith('worker:'))) {
+    const tar = worker.spawns.find((s) => /(^|\/)tar /.test(s.cmd) && s.endMs !== undefined);
+    if (!tar) continue;
+    if (worker.role === 'worker:restore') {
+      parts['(restore: worker start + download)'] = tar.startMs;
+      parts['(restore: tar+zstd extract)'] = tar.endMs - tar.startMs;
+    } else {
+      parts['(save: tar+zstd archive)'] = tar.endMs - tar.startMs;
+      parts['(save: upload)'] = worker.wallMs - tar.endMs;
+    }
+  }
   return parts;
 }
 
@@ -155,7 +168,9 @@ async function main() {
   const loadBefore = os.loadavg()[0];
   const cudaWheelsDir = opts.cuda ? await ensureRealCudaWheels() : undefined;
   log(`starting the stage${opts.cuda ? ' (real CUDA torch index)' : ''}`);
-  const stage = await startStage({ cudaWheelsDir });
+  // Poetry caches release metadata by name and version per source: the CUDA test double's
+  // torch 2.14.1+cu130 in the shared cache would stand in for the real one, so CUDA gets its own.
+  const stage = await startStage(opts.cuda ? { cudaWheelsDir, poetryCacheDir: path.join(DEFAULT_CACHE_ROOT, 'poetry-cache-cuda-real') } : {});
   let probeSeq = 0;
   try {
     // The bundle is copied: a concurrent `npm run bundle` (it empties dist/) must not hit a run.

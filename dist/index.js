@@ -95668,7 +95668,12 @@ async function detectOnLinux(deps) {
     const hidden = hiddenByEnvironment(deps.env);
     sources.push(hidden.record);
     const kernelDriver = procDriver.version ?? moduleDriver.version;
-    const pciGpus = pci.gpus.map((fn) => ({ name: `NVIDIA GPU ${fn.vendorDevice}`, busId: fn.address, pciDeviceId: fn.vendorDevice, driverVersion: kernelDriver }));
+    const pciGpus = pci.gpus.map((fn) => ({
+        name: `NVIDIA GPU ${fn.vendorDevice}`,
+        busId: fn.address,
+        pciDeviceId: fn.vendorDevice,
+        driverVersion: kernelDriver,
+    }));
     const listed = smi.kind === 'listed' ? withPciIds(smi.gpus, pci.gpus) : undefined;
     const gpus = listed ?? pciGpus;
     const driverVersion = listed?.find((gpu) => gpu.driverVersion)?.driverVersion ?? kernelDriver;
@@ -95693,7 +95698,12 @@ async function detectOnLinux(deps) {
                 : kernelDriver && driverVersion && kernelDriver !== driverVersion
                     ? `driver versions disagree: the kernel module says ${kernelDriver}, nvidia-smi says ${driverVersion}`
                     : undefined;
-            return { ...base, cudaUsable: true, diagnosis: disagreement, reason: `found ${hardware} (nvidia-smi)${driverVersion ? `, driver ${driverVersion}` : ''}` };
+            return {
+                ...base,
+                cudaUsable: true,
+                diagnosis: disagreement,
+                reason: `found ${hardware} (nvidia-smi)${driverVersion ? `, driver ${driverVersion}` : ''}`,
+            };
         }
         case 'not-installed': {
             if (kernelDriver && nodes.usable && (pci.gpus.length > 0 || !pci.readable)) {
@@ -95838,7 +95848,11 @@ async function listDeviceNodes(root) {
     const gpuNodes = nodes.filter((name) => /^nvidia\d+$/.test(name)).map((name) => `/dev/${name}`);
     const usable = nodes.includes('nvidiactl') && gpuNodes.length > 0;
     const detail = nodes.length ? `/dev/${nodes.join(', /dev/')}` : 'no /dev/nvidia* nodes';
-    return { usable, gpuNodes, record: { source: 'dev-nodes', ok: usable, detail: usable || !nodes.length ? detail : `${detail} (incomplete: needs nvidiactl and nvidiaN)` } };
+    return {
+        usable,
+        gpuNodes,
+        record: { source: 'dev-nodes', ok: usable, detail: usable || !nodes.length ? detail : `${detail} (incomplete: needs nvidiactl and nvidiaN)` },
+    };
 }
 /** nvidia0, nvidia1, ... nvidia10 in numeric order, then the control nodes by name. */
 function byNodeName(a, b) {
@@ -95910,7 +95924,10 @@ function interpretQuery(program, result, fields, legacyQuery, timeoutMs) {
     if (result.spawnError !== undefined)
         return { kind: 'cannot-start', program, message: result.spawnError };
     const message = firstMeaningfulLine(outputOf(result));
-    const lines = result.stdout.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+    const lines = result.stdout
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter(Boolean);
     const gpus = lines.map((line) => parseQueryRow(line, fields)).filter((gpu) => gpu !== undefined);
     if (gpus.length > 0) {
         return { kind: 'listed', program, gpus, legacyQuery, skippedLines: lines.length - gpus.length, exitCode: result.exitCode, message };
@@ -95958,7 +95975,11 @@ function smiRecord(smi) {
                 smi.skippedLines ? `${smi.skippedLines} unparsed line(s) skipped` : '',
                 smi.exitCode !== 0 ? `exit ${smi.exitCode}: ${smi.message}` : '',
             ].filter(Boolean);
-            return { source: 'nvidia-smi', ok: true, detail: `${smi.program}: ${smi.gpus.length} GPU(s): ${abbreviate(rows, 4)}${notes.length ? ` (${notes.join('; ')})` : ''}` };
+            return {
+                source: 'nvidia-smi',
+                ok: true,
+                detail: `${smi.program}: ${smi.gpus.length} GPU(s): ${abbreviate(rows, 4)}${notes.length ? ` (${notes.join('; ')})` : ''}`,
+            };
         }
         case 'not-installed':
             return { source: 'nvidia-smi', ok: false, detail: `not installed (tried ${smi.tried.join(', ')})` };
@@ -96067,7 +96088,10 @@ function outputOf(result) {
     return `${result.stdout}\n${result.stderr}`;
 }
 function firstMeaningfulLine(text) {
-    return text.split(/\r?\n/).map((line) => line.trim()).find(Boolean) ?? '';
+    return (text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .find(Boolean) ?? '');
 }
 function seconds(ms) {
     return String(Math.round(ms / 100) / 10);
@@ -97771,7 +97795,13 @@ function syncCommand(poetry, selection, extraArgs) {
     ];
 }
 /** Failures worth another try: the index or network, not the project. */
-const TRANSIENT = [/All attempts to connect to .* failed/i, /\b(502|503|504)\b.*(Server Error|Service Unavailable|Bad Gateway|Gateway Time)/i, /Connection (reset|aborted|refused)/i, /Read timed out/i, /IncompleteRead/i];
+const TRANSIENT = [
+    /All attempts to connect to .* failed/i,
+    /\b(502|503|504)\b.*(Server Error|Service Unavailable|Bad Gateway|Gateway Time)/i,
+    /Connection (reset|aborted|refused)/i,
+    /Read timed out/i,
+    /IncompleteRead/i,
+];
 function isTransient(result) {
     const text = `${result.stderr}\n${result.stdout}`;
     return TRANSIENT.some((pattern) => pattern.test(text));
@@ -97945,7 +97975,7 @@ function checkSelection(project, selection, mode) {
         const optional = table(pep?.['optional-dependencies']) ?? {};
         const reachable = hasTorch(poetry.dependencies) || hasTorch(pep?.dependencies) || selection.extras.some((extra) => hasTorch(optional[extra]));
         if (!reachable) {
-            throw new ActionError('torch is not a main dependency: add torch to [tool.poetry.dependencies] with `source = "pytorch-cpu"` and the marker `extra==\'cpu\'`, as in the README\'s layout.', 'torch missing from the CPU variant', file);
+            throw new ActionError("torch is not a main dependency: add torch to [tool.poetry.dependencies] with `source = \"pytorch-cpu\"` and the marker `extra=='cpu'`, as in the README's layout.", 'torch missing from the CPU variant', file);
         }
     }
     else if (selection.groups.length > 0) {
@@ -97975,7 +98005,7 @@ function lockedTorch(project, mode) {
         });
     }
     const isCuda = (torch) => /^cu\d+$/.test(torch.label ?? '') || (torch.label === undefined && !torch.sourceUrl);
-    return mode === 'cuda' ? candidates.find(isCuda) : candidates.find((torch) => !isCuda(torch)) ?? candidates[0];
+    return mode === 'cuda' ? candidates.find(isCuda) : (candidates.find((torch) => !isCuda(torch)) ?? candidates[0]);
 }
 
 ;// CONCATENATED MODULE: ./src/summary.ts
@@ -98386,7 +98416,9 @@ async function probeTorch(run, python, options) {
     });
     const report = parseProbeOutput(result);
     if (!report) {
-        const why = result.timedOut ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)` : (0,exec/* lastLines */.w)(result) || `exit code ${result.exitCode}`;
+        const why = result.timedOut
+            ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)`
+            : (0,exec/* lastLines */.w)(result) || `exit code ${result.exitCode}`;
         throw new ActionError(`The verification probe could not run with ${python}: ${why}.`, 'Verification failed');
     }
     return report;
@@ -98423,7 +98455,7 @@ function findProblems(report, expected) {
     const problems = [];
     const variant = buildVariant(report);
     const version = report.torch_version ?? '';
-    const trap = 'This is the `-E cuda` without `--with cuda` trap: extras bind only to main-group dependencies, so the CUDA torch must sit in the optional group named by cuda-groups, with the marker `extra==\'cuda\'` and its source on a cuXXX index.';
+    const trap = "This is the `-E cuda` without `--with cuda` trap: extras bind only to main-group dependencies, so the CUDA torch must sit in the optional group named by cuda-groups, with the marker `extra=='cuda'` and its source on a cuXXX index.";
     if (variant === 'none') {
         if (expected.mode === 'cuda') {
             problems.push(`torch is not installed after \`${expected.syncCommand}\` (${report.import_error}). ${trap}`);
@@ -98632,7 +98664,13 @@ async function run() {
             return report;
         });
         record.probe = probe;
-        const problems = findProblems(probe, { mode, expectCuda, syncCommand: record.syncCommand, detectionReason: detection.reason, driverVersion: detection.driverVersion });
+        const problems = findProblems(probe, {
+            mode,
+            expectCuda,
+            syncCommand: record.syncCommand,
+            detectionReason: detection.reason,
+            driverVersion: detection.driverVersion,
+        });
         record.problems = problems;
         if (problems.length > 0) {
             // Never cache an environment that failed verification.
@@ -98648,7 +98686,11 @@ async function run() {
             record.save = { saved: false, reason: record.restore.reason };
         else
             record.save = await core/* group */.Os('Save the virtualenv', () => (0,cache/* saveVenv */.Ny)(venv, keys.primary, CACHE_TIMEOUT_MS));
-        if (!record.save.saved && !('expected' in record.save && record.save.expected) && inputs.cache && record.restore.kind !== 'exact' && record.restore.kind !== 'skipped') {
+        if (!record.save.saved &&
+            !('expected' in record.save && record.save.expected) &&
+            inputs.cache &&
+            record.restore.kind !== 'exact' &&
+            record.restore.kind !== 'skipped') {
             core/* warning */.$e(`The virtualenv was not saved to the cache: ${record.save.reason}`);
         }
     }

@@ -38,11 +38,20 @@ describe('seed project, cpu mode', () => {
     assert.equal(cold.outputs.mode, 'cpu');
     assert.equal(cold.outputs['venv-path'], path.join(workspace, '.venv'));
     assert.match(cold.log, /poetry sync --no-interaction --no-ansi --extras=cpu/);
-    assert.ok(stage.cache.entries().some((entry) => entry.key === cold.outputs['cache-key']), 'the venv was saved under the primary key');
+    assert.ok(
+      stage.cache.entries().some((entry) => entry.key === cold.outputs['cache-key']),
+      'the venv was saved under the primary key',
+    );
     assert.match(cold.summary, /Cache restore \| miss/);
     assert.match(cold.summary, /Cache save \| saved in/);
     assert.match(cold.summary, /2\.13\.0\+cpu \(CPU build\)/);
-    assert.deepEqual(cold.groups, ['Detect the GPU', 'Restore the virtualenv', 'Sync: poetry sync --no-interaction --no-ansi --extras=cpu', 'Verify torch', 'Save the virtualenv']);
+    assert.deepEqual(cold.groups, [
+      'Detect the GPU',
+      'Restore the virtualenv',
+      'Sync: poetry sync --no-interaction --no-ansi --extras=cpu',
+      'Verify torch',
+      'Save the virtualenv',
+    ]);
   });
 
   test('warm: a new job at the same path gets an exact hit and skips the sync', async () => {
@@ -162,7 +171,9 @@ describe('a runner without Poetry', () => {
     const workspace = await stage.workspace('seed', 'no-poetry');
     // Poetry's wheels from PyPI, fetched once into .cache/; pip installs them offline here.
     const wheelhouse = await poetryWheelhouse();
-    const withoutPoetry = stage.baseEnv.PATH.split(path.delimiter).filter((dir) => !dir.endsWith('poetry-bin')).join(path.delimiter);
+    const withoutPoetry = stage.baseEnv.PATH.split(path.delimiter)
+      .filter((dir) => !dir.endsWith('poetry-bin'))
+      .join(path.delimiter);
     const toolCache = path.join(stage.scratch, 'tool-cache');
     const result = await stage.run(workspace, { mode: 'cpu', cache: 'false' }, { env: { PATH: withoutPoetry, ...wheelhouse.env }, toolCache });
     assert.equal(result.exitCode, 0, result.log);

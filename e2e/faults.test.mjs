@@ -43,8 +43,17 @@ const errors = (result) => result.annotations.filter((a) => a.level === 'error')
 const warnings = (result) => result.annotations.filter((a) => a.level === 'warning');
 const notices = (result) => result.annotations.filter((a) => a.level === 'notice');
 const twirp = (server, method, from = 0) => server.requests.slice(from).filter((r) => r.twirpMethod === method);
-const exists = (file) => fs.lstat(file).then(() => true, () => false);
-const slug = (text) => text.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 40).replace(/^-|-$/g, '');
+const exists = (file) =>
+  fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+const slug = (text) =>
+  text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .slice(0, 40)
+    .replace(/^-|-$/g, '');
 const NO_STACK = /\n\s+at .*\.js:\d+/;
 
 /** Files a user keeps next to the project: none of them may change whatever the step does. */
@@ -124,7 +133,10 @@ class Case {
     if (process.env.FAULTS_LOG_DIR) {
       const file = path.join(process.env.FAULTS_LOG_DIR, `${slug(this.name)}-${++this.runs}.log`);
       await fs.mkdir(process.env.FAULTS_LOG_DIR, { recursive: true });
-      await fs.writeFile(file, `${result.log}\n--- stderr\n${result.stderr}\n--- annotations\n${JSON.stringify(result.annotations, null, 2)}\n--- summary\n${result.summary}`);
+      await fs.writeFile(
+        file,
+        `${result.log}\n--- stderr\n${result.stderr}\n--- annotations\n${JSON.stringify(result.annotations, null, 2)}\n--- summary\n${result.summary}`,
+      );
     }
     const afterwards = await snapshotTree(files);
     try {
@@ -132,7 +144,12 @@ class Case {
     } catch {
       this.lost.push(`files outside .venv changed in ${files}: ${JSON.stringify({ before, afterwards })}`);
     }
-    const added = cache ? cache.entries().slice(started).filter((entry) => entry.version === version) : [];
+    const added = cache
+      ? cache
+          .entries()
+          .slice(started)
+          .filter((entry) => entry.version === version)
+      : [];
     if (result.exitCode !== 0 && added.length > 0) this.lost.push(`a failed run saved ${added.map((entry) => entry.key).join(', ')}`);
     return result;
   }
@@ -197,7 +214,14 @@ function seedJob() {
     await fs.writeFile(path.join(dir, '.venv', 'FROM-THE-BROKEN-ARCHIVE'), 'must not survive\n');
     const distInfo = (await fs.readdir(path.join(home, site))).find((name) => /^torch-.*\.dist-info$/.test(name));
     const brokenArchive = path.join(dir, 'broken.tzst');
-    archive(brokenArchive, [[dir, '.venv/FROM-THE-BROKEN-ARCHIVE'], [home, '.venv/pyvenv.cfg', '.venv/bin', `${site}/${distInfo}`, `${site}/torch`]], 64 << 20);
+    archive(
+      brokenArchive,
+      [
+        [dir, '.venv/FROM-THE-BROKEN-ARCHIVE'],
+        [home, '.venv/pyvenv.cfg', '.venv/bin', `${site}/${distInfo}`, `${site}/torch`],
+      ],
+      64 << 20,
+    );
     return { home, seeded, entry, brokenArchive };
   })();
   return seedPromise;
@@ -241,7 +265,9 @@ function otherPython() {
  * return one whose sys.prefix is not the copy.
  */
 async function disposablePython(c) {
-  const [basePrefix, minor] = spawnSync('python3', ['-c', 'import sys; print(sys.base_prefix); print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' }).stdout.trim().split('\n');
+  const [basePrefix, minor] = spawnSync('python3', ['-c', 'import sys; print(sys.base_prefix); print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n');
   const prefix = await fs.mkdtemp(path.join(stage.scratch, 'base-python-'));
   c.cleanups.push(() => fs.rm(prefix, { recursive: true, force: true }));
   const lib = path.join('lib', `python${minor}`);
@@ -249,7 +275,10 @@ async function disposablePython(c) {
   await fs.mkdir(path.join(prefix, lib), { recursive: true });
   await fs.copyFile(path.join(basePrefix, 'bin', `python${minor}`), path.join(prefix, 'bin', `python${minor}`));
   await fs.chmod(path.join(prefix, 'bin', `python${minor}`), 0o755);
-  sh('tar -C "$1" --exclude=./site-packages --exclude=./dist-packages --exclude=./test --exclude=__pycache__ -cf - . | tar -C "$2" -xf -', [path.join(basePrefix, lib), path.join(prefix, lib)]);
+  sh('tar -C "$1" --exclude=./site-packages --exclude=./dist-packages --exclude=./test --exclude=__pycache__ -cf - . | tar -C "$2" -xf -', [
+    path.join(basePrefix, lib),
+    path.join(prefix, lib),
+  ]);
   await fs.mkdir(path.join(prefix, lib, 'site-packages'));
   const python = path.join(prefix, 'bin', `python${minor}`);
   const seen = spawnSync(python, ['-c', 'import sys; print(sys.prefix)'], { encoding: 'utf8' }).stdout.trim();
@@ -308,7 +337,10 @@ describe('cache service and archives', { concurrency: 4 }, () => {
       stage.cache.faults.status = null;
       assertVerified(result);
       assert.equal(result.outputs['cache-hit'], 'true');
-      assert.deepEqual(twirp(stage.cache, 'GetCacheEntryDownloadURL', from).map((r) => r.status), [503, 503, 200]);
+      assert.deepEqual(
+        twirp(stage.cache, 'GetCacheEntryDownloadURL', from).map((r) => r.status),
+        [503, 503, 200],
+      );
       assert.match(result.log, /Attempt 1 of 5 failed with error: Failed request: \(503\)/);
       assert.match(result.summary, /Sync \| skipped: exact cache hit/);
       assert.deepEqual(warnings(result), []);
@@ -344,7 +376,6 @@ describe('cache service and archives', { concurrency: 4 }, () => {
       assert.equal(twirp(stage.cache, 'CreateCacheEntry', from).length, 0, 'no save was even attempted');
       assert.equal(stage.cache.entries().length, count);
     });
-
   });
 
   faultCase('service answers 5xx to every call: bounded retries, warnings (not errors), cold sync, nothing saved', async (c) => {
@@ -356,7 +387,10 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     coldSync(result);
     assert.equal(twirp(server, 'GetCacheEntryDownloadURL').length, 5, 'the restore gave up after the library’s 5 tries');
     assert.equal(twirp(server, 'CreateCacheEntry').length, 5, 'the save gave up after the library’s 5 tries');
-    assert.ok(warnings(result).some((w) => /Failed to restore: .*503/.test(w.message)), JSON.stringify(result.annotations));
+    assert.ok(
+      warnings(result).some((w) => /Failed to restore: .*503/.test(w.message)),
+      JSON.stringify(result.annotations),
+    );
     assert.ok(warnings(result).some((w) => /not saved to the cache/.test(w.message)));
     assert.deepEqual(server.entries(), []);
   });
@@ -369,11 +403,17 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     const result = await c.run(dir, { mode: 'cpu' }, { cache: server });
     assertVerified(result);
     assert.match(result.log, /Cache hit for restore-key: .*ffffffff-broken/);
-    assert.ok(warnings(result).some((w) => /Failed to restore/.test(w.message)), JSON.stringify(result.annotations));
+    assert.ok(
+      warnings(result).some((w) => /Failed to restore/.test(w.message)),
+      JSON.stringify(result.annotations),
+    );
     assert.equal(result.outputs['cache-matched-key'], '', 'the broken entry does not count as restored');
     await assert.rejects(fs.access(path.join(dir, '.venv', 'FROM-THE-BROKEN-ARCHIVE')), 'the half-restored venv was removed');
     coldSync(result);
-    assert.ok(server.entries().some((entry) => entry.key === result.outputs['cache-key']), 'the good venv was saved');
+    assert.ok(
+      server.entries().some((entry) => entry.key === result.outputs['cache-key']),
+      'the good venv was saved',
+    );
   });
 
   faultCase('download truncated: treated as a miss, the partial archive removed, cold sync, new save', async (c) => {
@@ -391,12 +431,21 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     server.faults.truncateDownload = 1;
     const result = await c.run(dir, { mode: 'cpu' }, { cache: server, runnerTemp });
     assertVerified(result);
-    assert.ok(server.requests.some((r) => r.blobOp === 'get' && r.aborted), 'the download was cut off');
-    assert.ok(warnings(result).some((w) => /Failed to restore/.test(w.message)), JSON.stringify(result.annotations));
+    assert.ok(
+      server.requests.some((r) => r.blobOp === 'get' && r.aborted),
+      'the download was cut off',
+    );
+    assert.ok(
+      warnings(result).some((w) => /Failed to restore/.test(w.message)),
+      JSON.stringify(result.annotations),
+    );
     assert.equal(result.outputs['cache-matched-key'], '');
     coldSync(result);
     assert.equal(sh('find "$1" -name "*.tzst"', [runnerTemp]).trim(), '', 'no archive left in RUNNER_TEMP');
-    assert.ok(server.entries().some((entry) => entry.key === result.outputs['cache-key']), 'the new venv was saved');
+    assert.ok(
+      server.entries().some((entry) => entry.key === result.outputs['cache-key']),
+      'the new venv was saved',
+    );
   });
 
   faultCase('service unreachable (connection refused): warning, cold sync, step passes, one save attempt', async (c) => {
@@ -405,7 +454,10 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     const result = await c.run(dir, { mode: 'cpu' }, { cache: stage.cache, env: { ACTIONS_RESULTS_URL: url } });
     assertVerified(result);
     coldSync(result);
-    assert.ok(warnings(result).some((w) => /Failed to restore: .*ECONNREFUSED/.test(w.message)), JSON.stringify(result.annotations));
+    assert.ok(
+      warnings(result).some((w) => /Failed to restore: .*ECONNREFUSED/.test(w.message)),
+      JSON.stringify(result.annotations),
+    );
     assert.ok(warnings(result).some((w) => /not saved to the cache/.test(w.message)));
     assert.equal(result.log.match(/\[command\]\S*tar --posix -cf/g)?.length ?? 0, 1, 'one archive, one save attempt');
     assert.equal(result.groups.filter((g) => g === 'Save the virtualenv').length, 1);
@@ -425,54 +477,69 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     assert.deepEqual(server.entries(), []);
   });
 
-  faultCase('duplicate save (two matrix jobs, same key, same path on two machines): one saves, the other says it exists; both pass', async (c) => {
-    const server = await c.server();
-    // Two "machines": each job sees its own checkout at the same absolute path through a bind
-    // mount in a mount namespace of its own, so both compute the same key and cache version.
-    const shared = path.join(stage.scratch, `matrix-${randomBytes(3).toString('hex')}`);
-    await fs.mkdir(shared);
-    c.cleanups.push(() => fs.rm(shared, { recursive: true, force: true }));
-    const wrapper = path.join(stage.scratch, 'node-in-own-mount-namespace.sh');
-    await fs.writeFile(wrapper, '#!/bin/sh\nexec unshare -m --propagation private sh -c \'mount --bind "$SPT_BIND_SOURCE" "$GITHUB_WORKSPACE" && cd "$GITHUB_WORKSPACE" && exec "$SPT_NODE" "$@"\' sh "$@"\n', { mode: 0o755 });
-    const job = async (tag) => {
-      const checkout = await c.workspace('seed', tag);
-      return c.run(shared, { mode: 'cpu' }, { cache: server, files: checkout, nodeBin: wrapper, env: { SPT_BIND_SOURCE: checkout, SPT_NODE: NODE } });
-    };
-    const results = await Promise.all([job('job-a'), job('job-b')]);
-    for (const result of results) {
-      assertVerified(result);
-      assert.equal(result.outputs['venv-path'], path.join(shared, '.venv'));
-    }
-    assert.equal(results[0].outputs['cache-key'], results[1].outputs['cache-key']);
-    const saved = results.filter((r) => /Cache save \| saved in/.test(r.summary));
-    const existed = results.filter((r) => /Cache save \| not saved: .*already (exists|being saved)/.test(r.summary));
-    assert.equal(saved.length, 1, results.map((r) => r.summary).join('\n'));
-    assert.equal(existed.length, 1);
-    assert.deepEqual(warnings(existed[0]), [], 'a duplicate is not worth a warning');
-    assert.equal(server.entries().length, 1);
-  }, { skip: !canMount() && 'needs unshare -m and mount (root on Linux) to give two jobs the same path' });
+  faultCase(
+    'duplicate save (two matrix jobs, same key, same path on two machines): one saves, the other says it exists; both pass',
+    async (c) => {
+      const server = await c.server();
+      // Two "machines": each job sees its own checkout at the same absolute path through a bind
+      // mount in a mount namespace of its own, so both compute the same key and cache version.
+      const shared = path.join(stage.scratch, `matrix-${randomBytes(3).toString('hex')}`);
+      await fs.mkdir(shared);
+      c.cleanups.push(() => fs.rm(shared, { recursive: true, force: true }));
+      const wrapper = path.join(stage.scratch, 'node-in-own-mount-namespace.sh');
+      await fs.writeFile(
+        wrapper,
+        '#!/bin/sh\nexec unshare -m --propagation private sh -c \'mount --bind "$SPT_BIND_SOURCE" "$GITHUB_WORKSPACE" && cd "$GITHUB_WORKSPACE" && exec "$SPT_NODE" "$@"\' sh "$@"\n',
+        { mode: 0o755 },
+      );
+      const job = async (tag) => {
+        const checkout = await c.workspace('seed', tag);
+        return c.run(shared, { mode: 'cpu' }, { cache: server, files: checkout, nodeBin: wrapper, env: { SPT_BIND_SOURCE: checkout, SPT_NODE: NODE } });
+      };
+      const results = await Promise.all([job('job-a'), job('job-b')]);
+      for (const result of results) {
+        assertVerified(result);
+        assert.equal(result.outputs['venv-path'], path.join(shared, '.venv'));
+      }
+      assert.equal(results[0].outputs['cache-key'], results[1].outputs['cache-key']);
+      const saved = results.filter((r) => /Cache save \| saved in/.test(r.summary));
+      const existed = results.filter((r) => /Cache save \| not saved: .*already (exists|being saved)/.test(r.summary));
+      assert.equal(saved.length, 1, results.map((r) => r.summary).join('\n'));
+      assert.equal(existed.length, 1);
+      assert.deepEqual(warnings(existed[0]), [], 'a duplicate is not worth a warning');
+      assert.equal(server.entries().length, 1);
+    },
+    { skip: !canMount() && 'needs unshare -m and mount (root on Linux) to give two jobs the same path' },
+  );
 
-  faultCase('disk too small for the archive at save time: warning, step passes, nothing half-written left', async (c) => {
-    const server = await c.server();
-    const dir = await c.workspace();
-    const runnerTemp = await fs.mkdtemp(path.join(stage.scratch, 'tiny-runner-temp-'));
-    c.cleanups.push(() => fs.rm(runnerTemp, { recursive: true, force: true }));
-    // A real 8 MiB filesystem as RUNNER_TEMP, where @actions/cache writes its archive.
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', runnerTemp], { encoding: 'utf8' });
-    if (mounted.status !== 0) {
-      c.cleanups.pop();
-      await fs.rm(runnerTemp, { recursive: true, force: true });
-      throw new Error(`cannot mount a tmpfs here (${mounted.stderr.trim()}): run as root`);
-    }
-    c.cleanups.push(async () => spawnSync('umount', ['-l', runnerTemp]));
-    const result = await c.run(dir, { mode: 'cpu' }, { cache: server, runnerTemp });
-    assertVerified(result);
-    assert.ok(warnings(result).some((w) => /No space left on device|ENOSPC/i.test(w.message)) || /No space left on device/i.test(result.log), result.log.slice(-3000));
-    assert.ok(warnings(result).some((w) => /not saved to the cache/.test(w.message)));
-    assert.equal(sh('find "$1" -name "*.tzst"', [runnerTemp]).trim(), '', 'the half-written archive was removed');
-    assert.equal(twirp(server, 'CreateCacheEntry').length, 0);
-    assert.deepEqual(server.entries(), []);
-  }, { skip: (process.platform !== 'linux' || process.getuid() !== 0) && 'needs root on Linux to mount a tmpfs' });
+  faultCase(
+    'disk too small for the archive at save time: warning, step passes, nothing half-written left',
+    async (c) => {
+      const server = await c.server();
+      const dir = await c.workspace();
+      const runnerTemp = await fs.mkdtemp(path.join(stage.scratch, 'tiny-runner-temp-'));
+      c.cleanups.push(() => fs.rm(runnerTemp, { recursive: true, force: true }));
+      // A real 8 MiB filesystem as RUNNER_TEMP, where @actions/cache writes its archive.
+      const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', runnerTemp], { encoding: 'utf8' });
+      if (mounted.status !== 0) {
+        c.cleanups.pop();
+        await fs.rm(runnerTemp, { recursive: true, force: true });
+        throw new Error(`cannot mount a tmpfs here (${mounted.stderr.trim()}): run as root`);
+      }
+      c.cleanups.push(async () => spawnSync('umount', ['-l', runnerTemp]));
+      const result = await c.run(dir, { mode: 'cpu' }, { cache: server, runnerTemp });
+      assertVerified(result);
+      assert.ok(
+        warnings(result).some((w) => /No space left on device|ENOSPC/i.test(w.message)) || /No space left on device/i.test(result.log),
+        result.log.slice(-3000),
+      );
+      assert.ok(warnings(result).some((w) => /not saved to the cache/.test(w.message)));
+      assert.equal(sh('find "$1" -name "*.tzst"', [runnerTemp]).trim(), '', 'the half-written archive was removed');
+      assert.equal(twirp(server, 'CreateCacheEntry').length, 0);
+      assert.deepEqual(server.entries(), []);
+    },
+    { skip: (process.platform !== 'linux' || process.getuid() !== 0) && 'needs root on Linux to mount a tmpfs' },
+  );
 
   faultCase('a .venv folder that is not a virtualenv is neither synced into nor deleted', async (c) => {
     const server = await c.server();
@@ -525,31 +592,47 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     coldSync(result);
     const cfg = await fs.readFile(path.join(dir, '.venv', 'pyvenv.cfg'), 'utf8');
     assert.ok(!cfg.includes(foreignHome), 'the new venv is built from this runner’s interpreter');
-    assert.ok(server.entries().some((entry) => entry.key === result.outputs['cache-key'] && entry.key !== key), 'the new venv was saved under the primary key');
+    assert.ok(
+      server.entries().some((entry) => entry.key === result.outputs['cache-key'] && entry.key !== key),
+      'the new venv was saved under the primary key',
+    );
   }
 
-  faultCase("restored venv whose base interpreter moved away: detected, deleted, cold sync, saved under the right key", (c) =>
-    staleVenvCase(c, async (venv) => {
-      // What setup-python's upgrade leaves in an old venv: home and bin/python point at a path that is gone.
-      sh('python3 -m venv --without-pip "$1"', [venv]);
-      const gone = '/opt/hostedtoolcache/Python/3.11.1/x64/bin';
-      const cfg = await fs.readFile(path.join(venv, 'pyvenv.cfg'), 'utf8');
-      await fs.writeFile(path.join(venv, 'pyvenv.cfg'), cfg.replace(/^home = .*$/m, `home = ${gone}`));
-      for (const name of await fs.readdir(path.join(venv, 'bin'))) {
-        if (/^python/.test(name)) {
-          await fs.rm(path.join(venv, 'bin', name));
-          await fs.symlink(path.join(gone, 'python3.11'), path.join(venv, 'bin', name));
+  faultCase('restored venv whose base interpreter moved away: detected, deleted, cold sync, saved under the right key', (c) =>
+    staleVenvCase(
+      c,
+      async (venv) => {
+        // What setup-python's upgrade leaves in an old venv: home and bin/python point at a path that is gone.
+        sh('python3 -m venv --without-pip "$1"', [venv]);
+        const gone = '/opt/hostedtoolcache/Python/3.11.1/x64/bin';
+        const cfg = await fs.readFile(path.join(venv, 'pyvenv.cfg'), 'utf8');
+        await fs.writeFile(path.join(venv, 'pyvenv.cfg'), cfg.replace(/^home = .*$/m, `home = ${gone}`));
+        for (const name of await fs.readdir(path.join(venv, 'bin'))) {
+          if (/^python/.test(name)) {
+            await fs.rm(path.join(venv, 'bin', name));
+            await fs.symlink(path.join(gone, 'python3.11'), path.join(venv, 'bin', name));
+          }
         }
-      }
-    }, /missing or points to an interpreter that no longer exists/, '/opt/hostedtoolcache/Python/3.11.1'),
+      },
+      /missing or points to an interpreter that no longer exists/,
+      '/opt/hostedtoolcache/Python/3.11.1',
+    ),
   );
 
   const other = otherPython();
-  faultCase("restored venv built by another Python version: detected, deleted, cold sync, saved under the right key", (c) =>
-    staleVenvCase(c, async (venv) => {
-      sh('"$1" -m venv --without-pip "$2"', [other, venv]);
-    }, /it was built with Python 3\.1\d\.\d+, this runner has/, other && path.dirname(other)),
-  { skip: !other && 'no second Python 3.11-3.13 interpreter on this machine' });
+  faultCase(
+    'restored venv built by another Python version: detected, deleted, cold sync, saved under the right key',
+    (c) =>
+      staleVenvCase(
+        c,
+        async (venv) => {
+          sh('"$1" -m venv --without-pip "$2"', [other, venv]);
+        },
+        /it was built with Python 3\.1\d\.\d+, this runner has/,
+        other && path.dirname(other),
+      ),
+    { skip: !other && 'no second Python 3.11-3.13 interpreter on this machine' },
+  );
 });
 
 describe('the package index', () => {
@@ -566,7 +649,10 @@ describe('the package index', () => {
     }
     assertVerified(result);
     assert.ok(stage.index.requests.slice(from).filter((r) => r.fault === 503).length >= 6);
-    assert.ok(warnings(result).some((w) => /network\/index error \(try 1 of 3\); retrying/.test(w.message)), JSON.stringify(result.annotations));
+    assert.ok(
+      warnings(result).some((w) => /network\/index error \(try 1 of 3\); retrying/.test(w.message)),
+      JSON.stringify(result.annotations),
+    );
     assert.match(result.summary, /Sync \| `poetry sync [^|]*` in [\d.]+ s, 2 tries/);
   });
 
@@ -604,7 +690,10 @@ describe('the package index', () => {
     faultCase('poetry.lock stale: one-line error with the fix; the lock is not modified', async (c) => {
       const dir = await c.workspace();
       const file = path.join(dir, 'pyproject.toml');
-      await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace('version = "^2.13", source = "pytorch-cpu"', 'version = ">=2.12", source = "pytorch-cpu"'));
+      await fs.writeFile(
+        file,
+        (await fs.readFile(file, 'utf8')).replace('version = "^2.13", source = "pytorch-cpu"', 'version = ">=2.12", source = "pytorch-cpu"'),
+      );
       const lock = await lockOf(dir);
       const result = await c.run(dir, { mode: 'cpu' });
       assert.match(oneError(result), /poetry\.lock is stale .*run `poetry lock` in .* and commit poetry\.lock/);
@@ -624,10 +713,34 @@ describe('the package index', () => {
     });
 
     for (const [name, variant, inputs, pattern] of [
-      ['extra not declared', 'no-extras', { mode: 'cpu' }, /^Extra 'cpu' \(input cpu-extras\) is not declared in pyproject\.toml: add `cpu = \["torch"\]` to \[tool\.poetry\.extras\]/],
-      ['group not declared', 'no-cuda-group', { mode: 'cuda', 'expect-cuda': 'false' }, /^Group 'cuda' \(input cuda-groups\) is not declared in pyproject\.toml: add \[tool\.poetry\.group\.cuda\.dependencies\]/],
-      ['torch missing from the CPU variant', (t) => t.replace(/^torch = .*pytorch-cpu.*\n/m, ''), { mode: 'cpu' }, /^torch is not a main dependency: add torch to \[tool\.poetry\.dependencies\]/],
-      ['torch missing from the CUDA variant', (t) => dropTable(t, 'tool.poetry.group.cuda.dependencies').replace('[tool.poetry.group.cuda]\noptional = true\n', '[tool.poetry.group.cuda]\noptional = true\n[tool.poetry.group.cuda.dependencies]\nsix = "^1.16"\n'), { mode: 'cuda', 'expect-cuda': 'false' }, /^torch is not in \[tool\.poetry\.group\.cuda\.dependencies\]: add torch there/],
+      [
+        'extra not declared',
+        'no-extras',
+        { mode: 'cpu' },
+        /^Extra 'cpu' \(input cpu-extras\) is not declared in pyproject\.toml: add `cpu = \["torch"\]` to \[tool\.poetry\.extras\]/,
+      ],
+      [
+        'group not declared',
+        'no-cuda-group',
+        { mode: 'cuda', 'expect-cuda': 'false' },
+        /^Group 'cuda' \(input cuda-groups\) is not declared in pyproject\.toml: add \[tool\.poetry\.group\.cuda\.dependencies\]/,
+      ],
+      [
+        'torch missing from the CPU variant',
+        (t) => t.replace(/^torch = .*pytorch-cpu.*\n/m, ''),
+        { mode: 'cpu' },
+        /^torch is not a main dependency: add torch to \[tool\.poetry\.dependencies\]/,
+      ],
+      [
+        'torch missing from the CUDA variant',
+        (t) =>
+          dropTable(t, 'tool.poetry.group.cuda.dependencies').replace(
+            '[tool.poetry.group.cuda]\noptional = true\n',
+            '[tool.poetry.group.cuda]\noptional = true\n[tool.poetry.group.cuda.dependencies]\nsix = "^1.16"\n',
+          ),
+        { mode: 'cuda', 'expect-cuda': 'false' },
+        /^torch is not in \[tool\.poetry\.group\.cuda\.dependencies\]: add torch there/,
+      ],
     ]) {
       faultCase(`${name}: one-line error naming the table and key to add`, async (c) => {
         // The lock is made from the unchanged seed: the check must come before Poetry sees the project.

@@ -26,7 +26,9 @@ async function recordedNvidiaSmiDouble(recording) {
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(fixtures, 'nvidia-smi', recording);
   const status = /\.exit(\d+)\./.exec(recording)[1];
-  await fs.writeFile(path.join(dir, 'nvidia-smi'), `#!/bin/sh\n# TEST DOUBLE: replays a recorded nvidia-smi output.\ncat '${file}'\nexit ${status}\n`, { mode: 0o755 });
+  await fs.writeFile(path.join(dir, 'nvidia-smi'), `#!/bin/sh\n# TEST DOUBLE: replays a recorded nvidia-smi output.\ncat '${file}'\nexit ${status}\n`, {
+    mode: 0o755,
+  });
   return dir;
 }
 

@@ -58,7 +58,7 @@ let actionDir;
 before(async () => {
   actionDir = await mkdtemp(join(tmpdir(), 'harness-action-'));
   await mkdir(join(actionDir, 'dist'));
-  await writeFile(join(actionDir, 'action.yml'), "name: harness\nruns:\n  using: node24\n  main: dist/index.js\n");
+  await writeFile(join(actionDir, 'action.yml'), 'name: harness\nruns:\n  using: node24\n  main: dist/index.js\n');
   await writeFile(join(actionDir, 'dist', 'index.js'), ACTION_SOURCE);
   await writeFile(join(actionDir, 'dist', 'package.json'), '{"type":"module"}');
 });
@@ -81,7 +81,10 @@ async function snapshot(dir) {
     for (const e of await readdir(d, { withFileTypes: true })) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) await walk(join(d, e.name), r);
-      else out[r] = createHash('sha256').update(await readFile(join(d, e.name))).digest('hex');
+      else
+        out[r] = createHash('sha256')
+          .update(await readFile(join(d, e.name)))
+          .digest('hex');
     }
   }
   await walk(dir, '');
@@ -118,17 +121,23 @@ describe('runner environment and lifecycle', () => {
   test('hermetic env, runner variables, inputs, state, exit code', async () => {
     const ws = await makeWorkspace({});
     const probe = join(actionDir, 'probe.mjs');
-    await writeFile(probe, `
+    await writeFile(
+      probe,
+      `
       import { appendFileSync } from 'node:fs';
       const pick = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(INPUT_|GITHUB_|RUNNER_|ACTIONS_|STATE_|CI$|EXTRA$)/.test(k)));
       appendFileSync(process.env.GITHUB_OUTPUT, 'env<<EOF\\n' + JSON.stringify(pick) + '\\nEOF\\ncwd=' + process.cwd() + '\\n');
       process.exitCode = 3;
-    `);
+    `,
+    );
     const leaked = { INPUT_LEAK: 'x', GITHUB_SERVER_URL: 'http://127.0.0.1:1', ACTIONS_CACHE_URL: 'http://127.0.0.1:1/', RUNNER_DEBUG: '1' };
     Object.assign(process.env, leaked);
     try {
       const r = await runAction({
-        actionDir, entry: probe, workspace: ws, nodeBin,
+        actionDir,
+        entry: probe,
+        workspace: ws,
+        nodeBin,
         inputs: { 'expect-cuda': false, 'python version': '3.13' },
         state: { restored: 'true' },
         env: { EXTRA: 'yes', GITHUB_REF: 'refs/heads/other' },
@@ -159,13 +168,16 @@ describe('runner environment and lifecycle', () => {
   test('timeout kills the step and what it spawned', async () => {
     const ws = await makeWorkspace({});
     const hang = join(actionDir, 'hang.mjs');
-    await writeFile(hang, `
+    await writeFile(
+      hang,
+      `
       import { spawn } from 'node:child_process';
       import { appendFileSync } from 'node:fs';
       const c = spawn('sleep', ['60'], { stdio: 'inherit' });
       appendFileSync(process.env.GITHUB_OUTPUT, 'pid=' + c.pid + '\\n');
       setInterval(() => {}, 1000);
-    `);
+    `,
+    );
     try {
       const r = await runAction({ actionDir, entry: hang, workspace: ws, nodeBin, timeoutMs: 1500 });
       assert.equal(r.timedOut, true);
@@ -205,7 +217,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.equal(entry.key, 'harness-Linux-A');
       assert.equal(entry.version, cacheVersion(['data']), 'zstd is on PATH here, so zstd-without-long');
       assert.ok(entry.sizeBytes > 0);
-      assert.deepEqual(server.requests.map((r) => r.twirpMethod ?? r.blobOp), ['CreateCacheEntry', 'put', 'FinalizeCacheEntryUpload']);
+      assert.deepEqual(
+        server.requests.map((r) => r.twirpMethod ?? r.blobOp),
+        ['CreateCacheEntry', 'put', 'FinalizeCacheEntryUpload'],
+      );
       assert.ok(server.requests.every((r) => r.status >= 200 && r.status < 300));
 
       // The runner simulator's parsing of everything the step wrote.
@@ -215,16 +230,21 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.deepEqual(saved.state, { 'last-op': 'save' });
       assert.match(saved.summary, /<h1>Harness save<\/h1>\nkey=harness-Linux-A\n/);
       assert.deepEqual(saved.groups, ['cache save']);
-      assert.deepEqual(saved.annotations, [{
-        level: 'warning',
-        message: 'odd chars: 100% done\nnext line, a:b',
-        properties: { file: 'src/a,b.ts', title: 'T: x', line: '3' },
-      }]);
+      assert.deepEqual(saved.annotations, [
+        {
+          level: 'warning',
+          message: 'odd chars: 100% done\nnext line, a:b',
+          properties: { file: 'src/a,b.ts', title: 'T: x', line: '3' },
+        },
+      ]);
       assert.ok(saved.masks.length >= 1, 'the library masks the sig of the signed URL');
 
       // A later step sees GITHUB_ENV and GITHUB_PATH applied.
       const next = await runAction({
-        actionDir, workspace: ws, nodeBin, inputs: { op: 'env' },
+        actionDir,
+        workspace: ws,
+        nodeBin,
+        inputs: { op: 'env' },
         env: applyExportedEnv({ PATH: process.env.PATH }, saved),
       });
       assert.equal(next.outputs.seen, 'from save');
@@ -322,7 +342,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.equal(twirp(server, 'GetCacheEntryDownloadURL').length, 5);
       assert.ok(twirp(server, 'GetCacheEntryDownloadURL').every((q) => q.status === 503));
       const [w] = warnings(r);
-      assert.match(w.message, /^Failed to restore: Failed to GetCacheEntryDownloadURL: Failed to make request after 5 attempts: Failed request: \(503\) Service Unavailable: injected fault 503$/);
+      assert.match(
+        w.message,
+        /^Failed to restore: Failed to GetCacheEntryDownloadURL: Failed to make request after 5 attempts: Failed request: \(503\) Service Unavailable: injected fault 503$/,
+      );
     } finally {
       await server.close();
       await rm(ws, { recursive: true, force: true });
@@ -356,7 +379,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       server.faults.status = { code: 503, count: 1, methods: ['CreateCacheEntry'] };
       const r = await step(server, ws, { op: 'save', key: 'k' });
       assert.equal(r.outputs.result, '1');
-      assert.deepEqual(twirp(server, 'CreateCacheEntry').map((q) => q.status), [503, 200]);
+      assert.deepEqual(
+        twirp(server, 'CreateCacheEntry').map((q) => q.status),
+        [503, 200],
+      );
       assert.match(r.stdout, /Attempt 1 of 5 failed with error: Failed request: \(503\) Service Unavailable: injected fault 503\. Retrying request in 3000 ms/);
       assert.equal(server.faults.status.count, 0);
     } finally {
@@ -377,7 +403,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.equal(again.exitCode, 0);
       assert.equal(again.outputs.result, '-1');
       assert.equal(again.outputs['error-name'], undefined);
-      assert.deepEqual(twirp(server, 'CreateCacheEntry').map((q) => q.status), [200, 409]);
+      assert.deepEqual(
+        twirp(server, 'CreateCacheEntry').map((q) => q.status),
+        [200, 409],
+      );
       assert.deepEqual(warnings(again), []);
       assert.match(again.stdout, /^Failed to save: Unable to reserve cache with key dup, another job may be creating this cache\.$/m);
       // Only the ::debug:: lines carry the service's reason.
@@ -406,7 +435,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.equal(cut.exitCode, 0);
       assert.equal(cut.outputs.result, '');
       assert.match(cut.stdout, /^Cache hit for: k$/m);
-      assert.deepEqual(warnings(cut).map((w) => w.message), ['Failed to restore: aborted']);
+      assert.deepEqual(
+        warnings(cut).map((w) => w.message),
+        ['Failed to restore: aborted'],
+      );
       assert.equal(server.requests.filter((r) => r.blobOp === 'get').length, 1);
       assert.equal(existsSync(join(ws, 'data')), false);
 
@@ -460,7 +492,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       server.faults.downloadDelayMs = 0;
       assert.equal(stalled.exitCode, 0);
       assert.equal(stalled.outputs.result, '');
-      assert.deepEqual(warnings(stalled).map((w) => w.message), ['Failed to restore: Premature close']);
+      assert.deepEqual(
+        warnings(stalled).map((w) => w.message),
+        ['Failed to restore: Premature close'],
+      );
       assert.ok(stalled.durationMs < 7000, `gave up at the socket timeout, took ${stalled.durationMs} ms`);
     } finally {
       await server.close();
@@ -479,10 +514,17 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       const quota = await step(server, ws, { op: 'save', key: 'k' });
       server.faults.quotaExceeded = false;
       assert.equal(quota.outputs.result, '-1');
-      assert.deepEqual(twirp(server, 'CreateCacheEntry').map((q) => q.status), [429]);
+      assert.deepEqual(
+        twirp(server, 'CreateCacheEntry').map((q) => q.status),
+        [429],
+      );
       assert.match(quota.stdout, /^Failed to save: Unable to reserve cache with key k, another job may be creating this cache\.$/m);
       assert.deepEqual(warnings(quota), []);
-      assert.ok(quota.debug.includes('Failed to reserve cache: Error: Failed to CreateCacheEntry: Cache storage quota has been hit. Unable to upload any new cache entries.\nMore info on storage limits: https://docs.github.com/en/billing/managing-billing-for-github-actions/about-billing-for-github-actions#calculating-minute-and-storage-spending'));
+      assert.ok(
+        quota.debug.includes(
+          'Failed to reserve cache: Error: Failed to CreateCacheEntry: Cache storage quota has been hit. Unable to upload any new cache entries.\nMore info on storage limits: https://docs.github.com/en/billing/managing-billing-for-github-actions/about-billing-for-github-actions#calculating-minute-and-storage-spending',
+        ),
+      );
       // A numeric fault fires that many times, then the service behaves again.
       server.faults.quotaExceeded = 1;
       assert.equal((await step(server, ws, { op: 'save', key: 'k3' })).outputs.result, '-1');
@@ -493,12 +535,15 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       server.faults.blobStatus = { code: 403, count: 1 };
       const blob = await step(server, ws, { op: 'save', key: 'k4' });
       assert.equal(blob.outputs.result, '-1');
-      assert.deepEqual(warnings(blob).map((w) => w.message), [
-        'uploadCacheArchiveSDK: internal error uploading cache archive: injected fault 403',
-        'Failed to save: injected fault 403',
-      ]);
+      assert.deepEqual(
+        warnings(blob).map((w) => w.message),
+        ['uploadCacheArchiveSDK: internal error uploading cache archive: injected fault 403', 'Failed to save: injected fault 403'],
+      );
       assert.equal(server.requests.at(-1).status, 403);
-      assert.equal(server.entries().some((e) => e.key === 'k4'), false);
+      assert.equal(
+        server.entries().some((e) => e.key === 'k4'),
+        false,
+      );
 
       // Wrong token: 401 is not retried; restore warns, resolves undefined.
       const badToken = await step(server, ws, { op: 'restore', key: 'k2' }, { ACTIONS_RUNTIME_TOKEN: 'wrong' });
@@ -512,8 +557,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       const noTokenSave = await step(server, ws, { op: 'save', key: 'k5' }, { ACTIONS_RUNTIME_TOKEN: null });
       assert.equal(noTokenSave.exitCode, 1);
       assert.equal(noTokenSave.outputs['error-name'], 'Error');
-      assert.deepEqual(noTokenSave.annotations.filter((a) => a.level === 'error').map((a) => a.message),
-        ['save threw Error: Unable to get the ACTIONS_RUNTIME_TOKEN env variable']);
+      assert.deepEqual(
+        noTokenSave.annotations.filter((a) => a.level === 'error').map((a) => a.message),
+        ['save threw Error: Unable to get the ACTIONS_RUNTIME_TOKEN env variable'],
+      );
     } finally {
       await server.close();
       await rm(ws, { recursive: true, force: true });

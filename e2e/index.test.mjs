@@ -34,9 +34,7 @@ import { after, before, describe, test } from 'node:test';
 import { startPackageIndex } from './harness/package-index.mjs';
 import { POETRY_VERSION, ensurePoetry, poetryEnv, poetryWheelhouse, runPoetry } from './harness/poetry.mjs';
 import { makeSeedProject } from './harness/project.mjs';
-import {
-  DEFAULT_CACHE_ROOT, PYTHON, buildFakeCudaTorchWheel, ensureWheels, readZipMembers, run, runOk,
-} from './harness/wheels.mjs';
+import { DEFAULT_CACHE_ROOT, PYTHON, buildFakeCudaTorchWheel, ensureWheels, readZipMembers, run, runOk } from './harness/wheels.mjs';
 
 const PROBE = 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available())';
 const timings = {};
@@ -67,7 +65,12 @@ before(async () => {
   timings.prepareMs = Date.now() - t0;
   index = await startPackageIndex({ wheelsDir, cudaWheelsDir });
   work = await fs.mkdtemp(path.join(tmpdir(), 'spt-index-'));
-  proxyTrap = net.createServer((s) => s.once('data', (d) => { escaped.push(d.toString().split('\r\n')[0]); s.destroy(); }));
+  proxyTrap = net.createServer((s) =>
+    s.once('data', (d) => {
+      escaped.push(d.toString().split('\r\n')[0]);
+      s.destroy();
+    }),
+  );
   await new Promise((r) => proxyTrap.listen(0, '127.0.0.1', r));
   const proxy = `http://127.0.0.1:${proxyTrap.address().port}`;
   env = poetryEnv({
@@ -136,7 +139,9 @@ describe('CUDA torch test double', () => {
     const py = path.join(venv, 'bin', 'python');
     const site = (await runOk(py, ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'])).stdout.trim();
     await runOk(py, ['-c', `import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])`, a, site]);
-    const r = await runOk(py, ['-c', `
+    const r = await runOk(py, [
+      '-c',
+      `
 import base64, hashlib, os, sys, torch
 site = sys.argv[1]
 for line in open(os.path.join(site, "torch-2.14.1+cu130.dist-info", "RECORD")):
@@ -152,7 +157,9 @@ for f in (torch.cuda.get_device_name, torch.cuda.get_device_capability):
         f(0)
     except RuntimeError as e:
         print("raised", e)
-`, site]);
+`,
+      site,
+    ]);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines[0], '2.14.1+cu130 13.0 None False 0');
     assert.equal(lines[1], "['sm_75', 'sm_80', 'sm_86', 'sm_90', 'sm_100', 'sm_120'] None");
@@ -209,7 +216,10 @@ describe('seed project with real Poetry', () => {
     const names = async (f) => [...(await fs.readFile(f, 'utf8')).matchAll(/^name = "([^"]+)"/gm)].map((m) => m[1]);
     const seed = await names(path.join(project, 'poetry.lock'));
     const plus = await names(p.lockFile);
-    assert.deepEqual(plus.filter((n) => !seed.includes(n)), ['six']);
+    assert.deepEqual(
+      plus.filter((n) => !seed.includes(n)),
+      ['six'],
+    );
     assert.equal(plus.length, seed.length + 1);
   });
 
@@ -222,7 +232,7 @@ describe('seed project with real Poetry', () => {
     assert.equal(p.stdout.trim(), '2.13.0+cpu None False', p.stderr);
   });
 
-  test('re-sync into a fresh venv comes from Poetry\'s artifact cache (pages only, no wheels)', async () => {
+  test("re-sync into a fresh venv comes from Poetry's artifact cache (pages only, no wheels)", async () => {
     await fs.rm(path.join(project, '.venv'), { recursive: true, force: true });
     const r = await poetryIn(project, ['sync', '--extras=cpu']);
     assert.equal(r.code, 0, explain(r));
@@ -273,7 +283,11 @@ describe('seed project with real Poetry', () => {
     timings.cpuSyncAfter503x2Ms = r.ms;
     const failed = r.requests.filter((q) => q.fault === 503).map((q) => q.path);
     assert.equal(failed.length, 2);
-    for (const p of failed) assert.ok(r.requests.some((q) => q.path === p && q.status === 200), p);
+    for (const p of failed)
+      assert.ok(
+        r.requests.some((q) => q.path === p && q.status === 200),
+        p,
+      );
     assert.equal((await probe(project)).stdout.trim(), '2.13.0+cpu None False');
   });
 
@@ -324,8 +338,7 @@ describe('seed project with real Poetry', () => {
     const dir = path.join(work, 'stale');
     await makeSeedProject(dir, { index, poetry, variant: 'plus-one-package', lock: false });
     await fs.copyFile(path.join(project, 'poetry.lock'), path.join(dir, 'poetry.lock'));
-    const stale = 'pyproject.toml changed significantly since poetry.lock was last generated. '
-      + 'Run `poetry lock` to fix the lock file.';
+    const stale = 'pyproject.toml changed significantly since poetry.lock was last generated. ' + 'Run `poetry lock` to fix the lock file.';
     const sync = await poetryIn(dir, ['sync', '--extras=cpu']);
     assert.equal(sync.code, 1, explain(sync));
     assert.ok(sync.stderr.includes(stale), explain(sync));
@@ -353,11 +366,16 @@ describe('offline guard', () => {
   test('the guard works: a project without sources makes Poetry try pypi.org, and is caught', async () => {
     const dir = path.join(work, 'pypi-probe');
     await fs.mkdir(dir);
-    await fs.writeFile(path.join(dir, 'pyproject.toml'),
-      '[tool.poetry]\npackage-mode = false\n[tool.poetry.dependencies]\npython = ">=3.11,<3.14"\nsix = "*"\n');
+    await fs.writeFile(
+      path.join(dir, 'pyproject.toml'),
+      '[tool.poetry]\npackage-mode = false\n[tool.poetry.dependencies]\npython = ">=3.11,<3.14"\nsix = "*"\n',
+    );
     const r = await poetryIn(dir, ['lock']); // ~8 s: Poetry retries the proxy error with backoff
     assert.notEqual(r.code, 0, explain(r));
-    assert.ok(escaped.some((l) => /^CONNECT pypi\.org:443 /.test(l)), escaped.join('\n'));
+    assert.ok(
+      escaped.some((l) => /^CONNECT pypi\.org:443 /.test(l)),
+      escaped.join('\n'),
+    );
   });
 });
 

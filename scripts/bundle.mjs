@@ -5,8 +5,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 rmSync(`${root}dist`, { recursive: true, force: true });
-execFileSync(process.execPath, [`${root}node_modules/@vercel/ncc/dist/ncc/cli.js`, 'build', 'src/index.ts', '-o', 'dist', '--license', 'licenses.txt', '--quiet'], {
-  cwd: root,
-  stdio: 'inherit',
-});
+execFileSync(
+  process.execPath,
+  [`${root}node_modules/@vercel/ncc/dist/ncc/cli.js`, 'build', 'src/index.ts', '-o', 'dist', '--license', 'licenses.txt', '--quiet'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 copyFileSync(`${root}src/probe.py`, `${root}dist/probe.py`);

@@ -20,14 +20,25 @@ let failedSteps = 0;
 failedSteps += step('bundle', process.execPath, ['scripts/bundle.mjs']) === 0 ? 0 : 1;
 
 const unitOnly = only.length === 0 || only.some((arg) => arg.includes('__tests__'));
-const e2eFiles = only.length ? only.filter((arg) => arg.startsWith('e2e')) : readdirSync(`${root}e2e`).filter((name) => name.endsWith('.test.mjs')).sort().map((name) => `e2e/${name}`);
+const e2eFiles = only.length
+  ? only.filter((arg) => arg.startsWith('e2e'))
+  : readdirSync(`${root}e2e`)
+      .filter((name) => name.endsWith('.test.mjs'))
+      .sort()
+      .map((name) => `e2e/${name}`);
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 if (unitOnly) {
   const jsonFile = `${reports}/unit.json`;
-  const status = step('unit tests (jest)', process.execPath, ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js', '--json', `--outputFile=${jsonFile}`, ...only.filter((arg) => arg.includes('__tests__'))]);
+  const status = step('unit tests (jest)', process.execPath, [
+    '--experimental-vm-modules',
+    'node_modules/jest/bin/jest.js',
+    '--json',
+    `--outputFile=${jsonFile}`,
+    ...only.filter((arg) => arg.includes('__tests__')),
+  ]);
   if (existsSync(jsonFile)) {
     const json = JSON.parse(readFileSync(jsonFile, 'utf8'));
     passed += json.numPassedTests;

@@ -102,7 +102,7 @@ async function withCacheErrorsAsWarnings<T>(work: () => Promise<T>, seen?: (text
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
     seen?.(text);
     return (write as (...args: unknown[]) => boolean)(text.replace(/^::error(\s[^:]*)?::/gm, '::warning$1::'), ...rest);
-  }) as typeof process.stdout.write;
+  });
   try {
     return await work();
   } finally {

@@ -164,12 +164,7 @@ export function expectedArchs(torchVersion: string, cudaLabel: string): Expected
   return describeArchList(archList, certain);
 }
 
-function archRule(
-  major: number,
-  minor: number,
-  torchKnown: boolean,
-  torchAtLeast: (version: string) => boolean,
-): { archList: string[]; certain: boolean } {
+function archRule(major: number, minor: number, torchKnown: boolean, torchAtLeast: (version: string) => boolean): { archList: string[]; certain: boolean } {
   if (major >= 13) {
     // CUDA 13 cannot target anything below sm_75 at all; cu130's list is verified, later ones assumed alike.
     return { archList: [...TURING_TO_BLACKWELL, 'compute_120'], certain: major === 13 && minor === 0 };

@@ -100,7 +100,12 @@ async function detectOnLinux(deps: DetectDeps): Promise<Detection> {
   sources.push(hidden.record);
 
   const kernelDriver = procDriver.version ?? moduleDriver.version;
-  const pciGpus = pci.gpus.map((fn): GpuInfo => ({ name: `NVIDIA GPU ${fn.vendorDevice}`, busId: fn.address, pciDeviceId: fn.vendorDevice, driverVersion: kernelDriver }));
+  const pciGpus = pci.gpus.map((fn): GpuInfo => ({
+    name: `NVIDIA GPU ${fn.vendorDevice}`,
+    busId: fn.address,
+    pciDeviceId: fn.vendorDevice,
+    driverVersion: kernelDriver,
+  }));
   const listed = smi.kind === 'listed' ? withPciIds(smi.gpus, pci.gpus) : undefined;
   const gpus = listed ?? pciGpus;
   const driverVersion = listed?.find((gpu) => gpu.driverVersion)?.driverVersion ?? kernelDriver;
@@ -129,7 +134,12 @@ async function detectOnLinux(deps: DetectDeps): Promise<Detection> {
           : kernelDriver && driverVersion && kernelDriver !== driverVersion
             ? `driver versions disagree: the kernel module says ${kernelDriver}, nvidia-smi says ${driverVersion}`
             : undefined;
-      return { ...base, cudaUsable: true, diagnosis: disagreement, reason: `found ${hardware} (nvidia-smi)${driverVersion ? `, driver ${driverVersion}` : ''}` };
+      return {
+        ...base,
+        cudaUsable: true,
+        diagnosis: disagreement,
+        reason: `found ${hardware} (nvidia-smi)${driverVersion ? `, driver ${driverVersion}` : ''}`,
+      };
     }
     case 'not-installed': {
       if (kernelDriver && nodes.usable && (pci.gpus.length > 0 || !pci.readable)) {
@@ -224,9 +234,7 @@ async function scanPci(root: string): Promise<PciScan> {
 }
 
 async function readPciFunction(dir: string, entryName: string): Promise<PciFunction | undefined> {
-  const [vendor, device, classCode, uevent] = await Promise.all(
-    ['vendor', 'device', 'class', 'uevent'].map((file) => readOptional(path.join(dir, file))),
-  );
+  const [vendor, device, classCode, uevent] = await Promise.all(['vendor', 'device', 'class', 'uevent'].map((file) => readOptional(path.join(dir, file))));
   if (vendor === undefined || device === undefined || classCode === undefined) return undefined;
   const ueventFields = parseKeyValueLines(uevent ?? '');
   // uevent carries the canonical address; fixture directories may not be named with ':'.
@@ -302,7 +310,11 @@ async function listDeviceNodes(root: string): Promise<DeviceNodes> {
   const gpuNodes = nodes.filter((name) => /^nvidia\d+$/.test(name)).map((name) => `/dev/${name}`);
   const usable = nodes.includes('nvidiactl') && gpuNodes.length > 0;
   const detail = nodes.length ? `/dev/${nodes.join(', /dev/')}` : 'no /dev/nvidia* nodes';
-  return { usable, gpuNodes, record: { source: 'dev-nodes', ok: usable, detail: usable || !nodes.length ? detail : `${detail} (incomplete: needs nvidiactl and nvidiaN)` } };
+  return {
+    usable,
+    gpuNodes,
+    record: { source: 'dev-nodes', ok: usable, detail: usable || !nodes.length ? detail : `${detail} (incomplete: needs nvidiactl and nvidiaN)` },
+  };
 }
 
 /** nvidia0, nvidia1, ... nvidia10 in numeric order, then the control nodes by name. */
@@ -390,7 +402,10 @@ function interpretQuery(program: string, result: CommandResult, fields: string[]
   if (result.timedOut) return { kind: 'timed-out', program, timeoutMs };
   if (result.spawnError !== undefined) return { kind: 'cannot-start', program, message: result.spawnError };
   const message = firstMeaningfulLine(outputOf(result));
-  const lines = result.stdout.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+  const lines = result.stdout
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean);
   const gpus = lines.map((line) => parseQueryRow(line, fields)).filter((gpu): gpu is GpuInfo => gpu !== undefined);
   if (gpus.length > 0) {
     return { kind: 'listed', program, gpus, legacyQuery, skippedLines: lines.length - gpus.length, exitCode: result.exitCode, message };
@@ -437,7 +452,11 @@ function smiRecord(smi: SmiOutcome): SourceRecord {
         smi.skippedLines ? `${smi.skippedLines} unparsed line(s) skipped` : '',
         smi.exitCode !== 0 ? `exit ${smi.exitCode}: ${smi.message}` : '',
       ].filter(Boolean);
-      return { source: 'nvidia-smi', ok: true, detail: `${smi.program}: ${smi.gpus.length} GPU(s): ${abbreviate(rows, 4)}${notes.length ? ` (${notes.join('; ')})` : ''}` };
+      return {
+        source: 'nvidia-smi',
+        ok: true,
+        detail: `${smi.program}: ${smi.gpus.length} GPU(s): ${abbreviate(rows, 4)}${notes.length ? ` (${notes.join('; ')})` : ''}`,
+      };
     }
     case 'not-installed':
       return { source: 'nvidia-smi', ok: false, detail: `not installed (tried ${smi.tried.join(', ')})` };
@@ -562,7 +581,12 @@ function outputOf(result: CommandResult): string {
 }
 
 function firstMeaningfulLine(text: string): string {
-  return text.split(/\r?\n/).map((line) => line.trim()).find(Boolean) ?? '';
+  return (
+    text
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .find(Boolean) ?? ''
+  );
 }
 
 function seconds(ms: number): string {

@@ -55,9 +55,7 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
       if (options.stream) process.stdout.write(chunk);
     });
     child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
-    child.on('close', (code, signal) =>
-      finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut }),
-    );
+    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut }));
   });
 
 function killTree(pid: number | undefined): void {

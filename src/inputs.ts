@@ -24,8 +24,7 @@ export interface Inputs {
 /** Reads one input the way the runner passes it (INPUT_<NAME>, spaces to _, upper-case). */
 export type GetInput = (name: string) => string;
 
-export const envInput: GetInput = (name) =>
-  (process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim();
+export const envInput: GetInput = (name) => (process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim();
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** sync-args that would point Poetry at another project or take over the action's own choices. */

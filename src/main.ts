@@ -102,7 +102,13 @@ export async function run(): Promise<void> {
       return report;
     });
     record.probe = probe;
-    const problems = findProblems(probe, { mode, expectCuda, syncCommand: record.syncCommand, detectionReason: detection.reason, driverVersion: detection.driverVersion });
+    const problems = findProblems(probe, {
+      mode,
+      expectCuda,
+      syncCommand: record.syncCommand,
+      detectionReason: detection.reason,
+      driverVersion: detection.driverVersion,
+    });
     record.problems = problems;
     if (problems.length > 0) {
       // Never cache an environment that failed verification.
@@ -115,7 +121,13 @@ export async function run(): Promise<void> {
     else if (record.restore.kind === 'exact') record.save = { saved: false, reason: 'exact hit, nothing new to save' };
     else if (record.restore.kind === 'skipped') record.save = { saved: false, reason: record.restore.reason };
     else record.save = await core.group('Save the virtualenv', () => saveVenv(venv, keys.primary, CACHE_TIMEOUT_MS));
-    if (!record.save.saved && !('expected' in record.save && record.save.expected) && inputs.cache && record.restore.kind !== 'exact' && record.restore.kind !== 'skipped') {
+    if (
+      !record.save.saved &&
+      !('expected' in record.save && record.save.expected) &&
+      inputs.cache &&
+      record.restore.kind !== 'exact' &&
+      record.restore.kind !== 'skipped'
+    ) {
       core.warning(`The virtualenv was not saved to the cache: ${record.save.reason}`);
     }
   } catch (error) {
@@ -141,7 +153,13 @@ export function chooseMode(inputs: Inputs, detection: Detection): { mode: 'cpu' 
     : { mode: 'cpu', reason: `auto: no usable NVIDIA GPU (${detection.diagnosis ?? detection.reason})` };
 }
 
-async function restore(inputs: Inputs, venv: string, keys: { primary: string; restorePrefix: string }, interpreter: Interpreter, record: RunRecord): Promise<RestoreOutcome> {
+async function restore(
+  inputs: Inputs,
+  venv: string,
+  keys: { primary: string; restorePrefix: string },
+  interpreter: Interpreter,
+  record: RunRecord,
+): Promise<RestoreOutcome> {
   if (!inputs.cache) return { kind: 'skipped', reason: 'cache: false' };
   const unavailable = cacheUnavailableReason();
   if (unavailable) {

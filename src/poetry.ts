@@ -11,7 +11,9 @@ import { parse } from 'smol-toml';
 /** `name = url` for each [[tool.poetry.source]] on `host` (host[:port]); empty when unreadable. */
 function sourcesOn(host: string, projectDir: string): string[] {
   try {
-    const data = parse(fs.readFileSync(path.join(projectDir, 'pyproject.toml'), 'utf8')) as { tool?: { poetry?: { source?: { name?: string; url?: string }[] } } };
+    const data = parse(fs.readFileSync(path.join(projectDir, 'pyproject.toml'), 'utf8')) as {
+      tool?: { poetry?: { source?: { name?: string; url?: string }[] } };
+    };
     const sources = Array.isArray(data.tool?.poetry?.source) ? data.tool.poetry.source : [];
     return sources.filter((source) => source.url && new URL(source.url).host === host).map((source) => `${source.name} = ${source.url}`);
   } catch {
@@ -111,7 +113,13 @@ export function poetryScriptVersion(script: string | undefined): string | undefi
  * Poetry from PATH, else a pinned one installed into the tool cache (pipx when present,
  * else a venv of its own), so a runner without Poetry works with no extra step.
  */
-export async function locatePoetry(run: RunCommand, wanted: string, python: string, toolDir: string, platform: NodeJS.Platform = process.platform): Promise<Poetry> {
+export async function locatePoetry(
+  run: RunCommand,
+  wanted: string,
+  python: string,
+  toolDir: string,
+  platform: NodeJS.Platform = process.platform,
+): Promise<Poetry> {
   const onPath = await poetryVersionOf(run, 'poetry');
   let poetry: Poetry;
   if (onPath) poetry = { command: 'poetry', version: onPath, installedByAction: false };
@@ -182,7 +190,13 @@ export function syncCommand(poetry: Poetry, selection: Selection, extraArgs: str
 }
 
 /** Failures worth another try: the index or network, not the project. */
-const TRANSIENT = [/All attempts to connect to .* failed/i, /\b(502|503|504)\b.*(Server Error|Service Unavailable|Bad Gateway|Gateway Time)/i, /Connection (reset|aborted|refused)/i, /Read timed out/i, /IncompleteRead/i];
+const TRANSIENT = [
+  /All attempts to connect to .* failed/i,
+  /\b(502|503|504)\b.*(Server Error|Service Unavailable|Bad Gateway|Gateway Time)/i,
+  /Connection (reset|aborted|refused)/i,
+  /Read timed out/i,
+  /IncompleteRead/i,
+];
 
 export function isTransient(result: CommandResult): boolean {
   const text = `${result.stderr}\n${result.stdout}`;
@@ -212,10 +226,12 @@ export function poetryErrorSummary(text: string): string {
 export function explainPoetryFailure(result: CommandResult, projectDir: string): string {
   const text = `${result.stderr}\n${result.stdout}`;
   const own = poetryErrorSummary(text) || lastLines(result, 4);
-  if (/pyproject\.toml changed significantly since poetry\.lock/i.test(text)) return `poetry.lock is stale (pyproject.toml changed since it was locked): run \`poetry lock\` in ${projectDir} and commit poetry.lock.`;
+  if (/pyproject\.toml changed significantly since poetry\.lock/i.test(text))
+    return `poetry.lock is stale (pyproject.toml changed since it was locked): run \`poetry lock\` in ${projectDir} and commit poetry.lock.`;
   // Quote Poetry's own line: it may come before output that would crowd it out of `own`.
   const tooNew = /^.*lock file is not compatible with the current version of Poetry.*$/im.exec(text);
-  if (tooNew) return `poetry.lock was written by a newer Poetry than this one (Poetry said: ${tooNew[0].trim()}): upgrade Poetry on the runner to the version that locked it (or set the poetry-version input, when Poetry is not on PATH).`;
+  if (tooNew)
+    return `poetry.lock was written by a newer Poetry than this one (Poetry said: ${tooNew[0].trim()}): upgrade Poetry on the runner to the version that locked it (or set the poetry-version input, when Poetry is not on PATH).`;
   const extra = /Extra \[([^\]]+)\] is not specified/i.exec(text);
   if (extra) return `Poetry says extra [${extra[1]}] is not specified: declare it in [tool.poetry.extras] or fix the cpu-extras/cuda-extras input.`;
   const group = /Group\(s\) not found: ([^\n(]+)/i.exec(text);
@@ -248,7 +264,8 @@ export async function syncProject(
     const result = await run(poetry.command, args, { cwd: projectDir, env, stream: true, timeoutMs: options.timeoutMs });
     if (result.exitCode === 0) return { attempts: attempt, durationMs: Date.now() - started };
     const command = `poetry ${args.join(' ')}`;
-    if (result.timedOut) throw new ActionError(`\`${command}\` did not finish within ${Math.round(options.timeoutMs / 60000)} min and was stopped.`, 'poetry sync timed out');
+    if (result.timedOut)
+      throw new ActionError(`\`${command}\` did not finish within ${Math.round(options.timeoutMs / 60000)} min and was stopped.`, 'poetry sync timed out');
     if (result.spawnError) throw new ActionError(`Could not run Poetry (${poetry.command}): ${result.spawnError}.`, 'Poetry not runnable');
     if (attempt < options.maxAttempts && isTransient(result)) {
       const wait = options.backoffMs * attempt;
@@ -257,7 +274,11 @@ export async function syncProject(
       continue;
     }
     const tries = attempt > 1 ? ` after ${attempt} tries` : '';
-    throw new ActionError(`\`${command}\` failed${tries}: ${explainPoetryFailure(result, projectDir)}`, 'poetry sync failed', path.join(projectDir, 'pyproject.toml'));
+    throw new ActionError(
+      `\`${command}\` failed${tries}: ${explainPoetryFailure(result, projectDir)}`,
+      'poetry sync failed',
+      path.join(projectDir, 'pyproject.toml'),
+    );
   }
 }
 
@@ -276,7 +297,14 @@ export async function createVenv(run: RunCommand, poetry: Poetry, projectDir: st
  * Where the venv lives. In-project it is `.venv`; elsewhere only Poetry knows the path, so an
  * env that does not exist yet is created to learn it, then removed again for the restore.
  */
-export async function locateVenv(run: RunCommand, poetry: Poetry, projectDir: string, env: NodeJS.ProcessEnv, inProject: boolean, python: string): Promise<{ path: string; createdToLocate: boolean }> {
+export async function locateVenv(
+  run: RunCommand,
+  poetry: Poetry,
+  projectDir: string,
+  env: NodeJS.ProcessEnv,
+  inProject: boolean,
+  python: string,
+): Promise<{ path: string; createdToLocate: boolean }> {
   if (inProject) return { path: path.join(projectDir, '.venv'), createdToLocate: false };
   const info = await run(poetry.command, ['env', 'info', '--path', '--no-ansi'], { cwd: projectDir, env, timeoutMs: 60_000 });
   const existing = info.exitCode === 0 ? info.stdout.trim().split(/\r?\n/).pop() : undefined;

@@ -34,7 +34,18 @@ export function preflightCuda(project: Project, detection: Detection, expectCuda
   if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11) {
     const support = cudaDriverSupport(driver, wheelCuda, platform);
     if (support.level === 'too-old') {
-      throw new ActionError(driverTooOldMessage(driver, torch.version, `CUDA ${wheelCuda} needs driver ${support.compatibilityFloor ?? support.fullSupportFrom} or newer`, supported, support.fullSupportFrom, torch.sourceName), 'Driver too old for the locked CUDA torch', project.lockPath);
+      throw new ActionError(
+        driverTooOldMessage(
+          driver,
+          torch.version,
+          `CUDA ${wheelCuda} needs driver ${support.compatibilityFloor ?? support.fullSupportFrom} or newer`,
+          supported,
+          support.fullSupportFrom,
+          torch.sourceName,
+        ),
+        'Driver too old for the locked CUDA torch',
+        project.lockPath,
+      );
     }
     if (support.level === 'compatible') core.warning(`${support.message}: torch ${torch.version} should run; update the driver if kernels fail to load.`);
   }
@@ -43,7 +54,11 @@ export function preflightCuda(project: Project, detection: Detection, expectCuda
       if (!gpu.computeCapability) continue;
       const check = checkCapability(gpu.computeCapability, torch.version, torch.label);
       if (check.verdict === 'unsupported') {
-        throw new ActionError(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`, 'GPU not supported by the locked torch', project.lockPath);
+        throw new ActionError(
+          `${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`,
+          'GPU not supported by the locked torch',
+          project.lockPath,
+        );
       }
       if (check.verdict === 'likely-unsupported') core.warning(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`);
     }
@@ -51,7 +66,14 @@ export function preflightCuda(project: Project, detection: Detection, expectCuda
 }
 
 /** One wording for "driver too old", whether the lock (before the sync) or torch (after it) found out. */
-export function driverTooOldMessage(driver: string, torchVersion: string, why: string, supportedCuda: string | undefined, fullSupportFrom: string, sourceName = 'pytorch-cuda'): string {
+export function driverTooOldMessage(
+  driver: string,
+  torchVersion: string,
+  why: string,
+  supportedCuda: string | undefined,
+  fullSupportFrom: string,
+  sourceName = 'pytorch-cuda',
+): string {
   const olderIndex = supportedCuda ? `, e.g. .../whl/cu${supportedCuda.replace('.', '')} or older` : '';
   return `The NVIDIA driver ${driver} is too old for torch ${torchVersion}: ${why} (the driver supports CUDA ${supportedCuda ?? 'none'}). Fix: update the runner's driver to ${fullSupportFrom} or newer, or point the ${sourceName} source at a cuXXX index this driver supports${olderIndex}, and run \`poetry lock\`.`;
 }

@@ -40,15 +40,11 @@ function readToml(file: string, fix: string): { data: Table; text: string } {
     throw new ActionError(`${name} not found in ${path.dirname(file)}: ${fix}`, `Missing ${name}`, file);
   }
   try {
-    return { data: parse(text) as Table, text };
+    return { data: parse(text), text };
   } catch (error) {
     if (error instanceof TomlError) {
       const first = error.message.split('\n')[0];
-      throw new ActionError(
-        `${name} is not valid TOML at line ${error.line}, column ${error.column}: ${first}`,
-        `Invalid ${name}`,
-        file,
-      );
+      throw new ActionError(`${name} is not valid TOML at line ${error.line}, column ${error.column}: ${first}`, `Invalid ${name}`, file);
     }
     throw error;
   }
@@ -119,11 +115,10 @@ export function checkSelection(project: Project, selection: Selection, mode: 'cp
   if (mode === 'cpu') {
     const pep = table(project.pyproject.project);
     const optional = table(pep?.['optional-dependencies']) ?? {};
-    const reachable =
-      hasTorch(poetry.dependencies) || hasTorch(pep?.dependencies) || selection.extras.some((extra) => hasTorch(optional[extra]));
+    const reachable = hasTorch(poetry.dependencies) || hasTorch(pep?.dependencies) || selection.extras.some((extra) => hasTorch(optional[extra]));
     if (!reachable) {
       throw new ActionError(
-        'torch is not a main dependency: add torch to [tool.poetry.dependencies] with `source = "pytorch-cpu"` and the marker `extra==\'cpu\'`, as in the README\'s layout.',
+        "torch is not a main dependency: add torch to [tool.poetry.dependencies] with `source = \"pytorch-cpu\"` and the marker `extra=='cpu'`, as in the README's layout.",
         'torch missing from the CPU variant',
         file,
       );
@@ -159,5 +154,5 @@ export function lockedTorch(project: Project, mode: 'cpu' | 'cuda'): LockedTorch
     });
   }
   const isCuda = (torch: LockedTorch): boolean => /^cu\d+$/.test(torch.label ?? '') || (torch.label === undefined && !torch.sourceUrl);
-  return mode === 'cuda' ? candidates.find(isCuda) : candidates.find((torch) => !isCuda(torch)) ?? candidates[0];
+  return mode === 'cuda' ? candidates.find(isCuda) : (candidates.find((torch) => !isCuda(torch)) ?? candidates[0]);
 }

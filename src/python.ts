@@ -53,7 +53,10 @@ export async function resolveInterpreter(run: RunCommand, requested: string | un
     candidates = platform === 'win32' ? ['python'] : [`python${minor}`, ...defaultNames];
   } else {
     if (!fs.existsSync(requested)) {
-      throw new ActionError(`Input 'python' is ${JSON.stringify(requested)}, which is not a file: give a version such as 3.12 or the path of an interpreter.`, 'Invalid input: python');
+      throw new ActionError(
+        `Input 'python' is ${JSON.stringify(requested)}, which is not a file: give a version such as 3.12 or the path of an interpreter.`,
+        'Invalid input: python',
+      );
     }
     candidates = [requested];
   }

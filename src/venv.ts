@@ -8,7 +8,12 @@ import { ActionError } from './errors.js';
  * Why a venv cannot be trusted with this interpreter, or undefined when it can: venvs hold
  * absolute paths to their base interpreter, so a moved or upgraded Python breaks them.
  */
-export async function venvProblem(run: RunCommand, venv: string, interpreter: Interpreter, platform: NodeJS.Platform = process.platform): Promise<string | undefined> {
+export async function venvProblem(
+  run: RunCommand,
+  venv: string,
+  interpreter: Interpreter,
+  platform: NodeJS.Platform = process.platform,
+): Promise<string | undefined> {
   if (!fs.existsSync(path.join(venv, 'pyvenv.cfg'))) return 'it has no pyvenv.cfg';
   const python = venvPython(venv, platform);
   if (!fs.existsSync(python)) return `${python} is missing or points to an interpreter that no longer exists`;

@@ -38,7 +38,9 @@ export async function probeTorch(run: RunCommand, python: string, options: { tim
   });
   const report = parseProbeOutput<ProbeReport>(result);
   if (!report) {
-    const why = result.timedOut ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)` : lastLines(result) || `exit code ${result.exitCode}`;
+    const why = result.timedOut
+      ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)`
+      : lastLines(result) || `exit code ${result.exitCode}`;
     throw new ActionError(`The verification probe could not run with ${python}: ${why}.`, 'Verification failed');
   }
   return report;
@@ -91,7 +93,7 @@ export function findProblems(report: ProbeReport, expected: Expectation): string
   const variant = buildVariant(report);
   const version = report.torch_version ?? '';
   const trap =
-    'This is the `-E cuda` without `--with cuda` trap: extras bind only to main-group dependencies, so the CUDA torch must sit in the optional group named by cuda-groups, with the marker `extra==\'cuda\'` and its source on a cuXXX index.';
+    "This is the `-E cuda` without `--with cuda` trap: extras bind only to main-group dependencies, so the CUDA torch must sit in the optional group named by cuda-groups, with the marker `extra=='cuda'` and its source on a cuXXX index.";
 
   if (variant === 'none') {
     if (expected.mode === 'cuda') {
@@ -145,7 +147,9 @@ export function findProblems(report: ProbeReport, expected: Expectation): string
     const op = device.matmul;
     if (op && !op.value?.ok) {
       const why = op.error ?? `result differs from the CPU by ${op.value?.max_abs_error}`;
-      problems.push(`A small matmul on GPU ${device.index} (${device.name ?? 'unknown'}) failed: ${why}. The GPU or its driver is not working; check \`nvidia-smi\` and the driver's kernel log on the runner.`);
+      problems.push(
+        `A small matmul on GPU ${device.index} (${device.name ?? 'unknown'}) failed: ${why}. The GPU or its driver is not working; check \`nvidia-smi\` and the driver's kernel log on the runner.`,
+      );
     }
   }
   return problems;

@@ -19,9 +19,18 @@ const AZURE_VERSION = '2025-11-05';
 
 // Twirp's status <-> error-code table, so injected statuses carry a plausible code.
 const TWIRP_CODES = {
-  400: 'invalid_argument', 401: 'unauthenticated', 403: 'permission_denied', 404: 'not_found',
-  408: 'canceled', 409: 'already_exists', 412: 'failed_precondition', 429: 'resource_exhausted',
-  500: 'internal', 501: 'unimplemented', 503: 'unavailable', 504: 'deadline_exceeded',
+  400: 'invalid_argument',
+  401: 'unauthenticated',
+  403: 'permission_denied',
+  404: 'not_found',
+  408: 'canceled',
+  409: 'already_exists',
+  412: 'failed_precondition',
+  429: 'resource_exhausted',
+  500: 'internal',
+  501: 'unimplemented',
+  503: 'unavailable',
+  504: 'deadline_exceeded',
 };
 
 /**
@@ -61,10 +70,16 @@ export async function startCacheServer(options = {}) {
     const id = ++idSeq;
     const blobName = `entry-${id}-${randomBytes(4).toString('hex')}`;
     const rec = {
-      id, key, version, blobName,
+      id,
+      key,
+      version,
+      blobName,
       sig: randomBytes(16).toString('base64url'),
       file: join(blobDir, blobName),
-      state: 'reserved', sizeBytes: 0, createdAt: null, order: 0,
+      state: 'reserved',
+      sizeBytes: 0,
+      createdAt: null,
+      order: 0,
     };
     records.set(recordKey(key, version), rec);
     byBlob.set(blobName, rec);
@@ -121,11 +136,14 @@ export async function startCacheServer(options = {}) {
 
   function azureError(res, status, code, message) {
     const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
-    res.writeHead(status, azureHeaders({
-      'Content-Type': 'application/xml',
-      'Content-Length': Buffer.byteLength(xml),
-      'x-ms-error-code': code,
-    }));
+    res.writeHead(
+      status,
+      azureHeaders({
+        'Content-Type': 'application/xml',
+        'Content-Length': Buffer.byteLength(xml),
+        'x-ms-error-code': code,
+      }),
+    );
     res.end(xml);
   }
 
@@ -197,9 +215,13 @@ export async function startCacheServer(options = {}) {
       }
       const existing = records.get(recordKey(key, version));
       if (existing) {
-        return twirpError(res, 409, existing.state === 'committed'
-          ? 'cache entry with the same key, version, and scope already exists'
-          : 'cache entry with the same key, version, and scope is being created by another upload');
+        return twirpError(
+          res,
+          409,
+          existing.state === 'committed'
+            ? 'cache entry with the same key, version, and scope already exists'
+            : 'cache entry with the same key, version, and scope is being created by another upload',
+        );
       }
       const rec = newRecord(key, version);
       return sendJson(res, 200, { ok: true, signed_upload_url: blobUrl(rec) });
@@ -225,12 +247,11 @@ export async function startCacheServer(options = {}) {
 
     // GetCacheEntryDownloadURL: exact key, then the key as a prefix, then each
     // restore key as a prefix; newest first; the version must always match.
-    const committed = [...records.values()]
-      .filter((r) => r.state === 'committed' && r.version === version)
-      .sort((a, b) => b.order - a.order);
+    const committed = [...records.values()].filter((r) => r.state === 'committed' && r.version === version).sort((a, b) => b.order - a.order);
     const restoreKeys = Array.isArray(body.restore_keys) ? body.restore_keys : [];
-    const hit = committed.find((r) => r.key === key)
-      ?? [key, ...restoreKeys].reduce((found, prefix) => found ?? committed.find((r) => r.key.startsWith(prefix)), undefined);
+    const hit =
+      committed.find((r) => r.key === key) ??
+      [key, ...restoreKeys].reduce((found, prefix) => found ?? committed.find((r) => r.key.startsWith(prefix)), undefined);
     if (!hit) return sendJson(res, 200, { ok: false, signed_download_url: '', matched_key: '' });
     log.matchedKey = hit.key;
     return sendJson(res, 200, { ok: true, signed_download_url: blobUrl(hit), matched_key: hit.key });
@@ -290,12 +311,15 @@ export async function startCacheServer(options = {}) {
         await rename(tmp, rec.file);
         await rm(staging, { recursive: true, force: true });
         log.blocks = ids.length;
-        res.writeHead(201, azureHeaders({
-          'Content-Length': 0,
-          ETag: `"0x${rec.id.toString(16)}${Date.now().toString(16)}"`,
-          'Last-Modified': new Date().toUTCString(),
-          'x-ms-request-server-encrypted': 'true',
-        }));
+        res.writeHead(
+          201,
+          azureHeaders({
+            'Content-Length': 0,
+            ETag: `"0x${rec.id.toString(16)}${Date.now().toString(16)}"`,
+            'Last-Modified': new Date().toUTCString(),
+            'x-ms-request-server-encrypted': 'true',
+          }),
+        );
         return res.end();
       }
       if (comp) {
@@ -307,12 +331,15 @@ export async function startCacheServer(options = {}) {
         return azureError(res, 400, 'MissingRequiredHeader', 'x-ms-blob-type: BlockBlob is required');
       }
       await receiveTo(req, rec.file);
-      res.writeHead(201, azureHeaders({
-        'Content-Length': 0,
-        ETag: `"0x${rec.id.toString(16)}${Date.now().toString(16)}"`,
-        'Last-Modified': new Date().toUTCString(),
-        'x-ms-request-server-encrypted': 'true',
-      }));
+      res.writeHead(
+        201,
+        azureHeaders({
+          'Content-Length': 0,
+          ETag: `"0x${rec.id.toString(16)}${Date.now().toString(16)}"`,
+          'Last-Modified': new Date().toUTCString(),
+          'x-ms-request-server-encrypted': 'true',
+        }),
+      );
       return res.end();
     }
 

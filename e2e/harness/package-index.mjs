@@ -31,10 +31,16 @@ const hashMemo = new Map();
 async function fileSha256(file, st) {
   const key = `${file}:${st.size}:${st.mtimeMs}`;
   if (!hashMemo.has(key)) {
-    hashMemo.set(key, new Promise((resolve, reject) => {
-      const h = createHash('sha256');
-      createReadStream(file).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
-    }));
+    hashMemo.set(
+      key,
+      new Promise((resolve, reject) => {
+        const h = createHash('sha256');
+        createReadStream(file)
+          .on('data', (d) => h.update(d))
+          .on('end', () => resolve(h.digest('hex')))
+          .on('error', reject);
+      }),
+    );
   }
   return hashMemo.get(key);
 }
@@ -42,23 +48,25 @@ async function fileSha256(file, st) {
 async function scanWheels(dir) {
   if (!dir) return [];
   const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.whl'));
-  return Promise.all(names.map(async (filename) => {
-    const file = path.join(dir, filename);
-    const st = await fs.stat(file);
-    const metadata = await readWheelMetadata(file);
-    const text = metadata.toString('utf8');
-    const requiresPython = /^Requires-Python:\s*(.+)$/m.exec(text)?.[1].trim() ?? null;
-    return {
-      filename,
-      file,
-      size: st.size,
-      project: normalizeName(filename.split('-')[0]),
-      sha256: await fileSha256(file, st),
-      metadata,
-      metadataSha256: sha256(metadata),
-      requiresPython,
-    };
-  }));
+  return Promise.all(
+    names.map(async (filename) => {
+      const file = path.join(dir, filename);
+      const st = await fs.stat(file);
+      const metadata = await readWheelMetadata(file);
+      const text = metadata.toString('utf8');
+      const requiresPython = /^Requires-Python:\s*(.+)$/m.exec(text)?.[1].trim() ?? null;
+      return {
+        filename,
+        file,
+        size: st.size,
+        project: normalizeName(filename.split('-')[0]),
+        sha256: await fileSha256(file, st),
+        metadata,
+        metadataSha256: sha256(metadata),
+        requiresPython,
+      };
+    }),
+  );
 }
 
 /**
@@ -86,8 +94,17 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
   };
 
   // Changes whenever any served file does: part of project.mjs's lock-cache key.
-  const fingerprint = sha256(Object.entries(routes)
-    .map(([r, ws]) => `${r}:${ws.map((w) => `${w.filename}=${w.sha256}`).sort().join(',')}`).join('\n'));
+  const fingerprint = sha256(
+    Object.entries(routes)
+      .map(
+        ([r, ws]) =>
+          `${r}:${ws
+            .map((w) => `${w.filename}=${w.sha256}`)
+            .sort()
+            .join(',')}`,
+      )
+      .join('\n'),
+  );
 
   const faults = { status: null, down: false, delayMs: 0, match: null };
   const requests = [];
@@ -138,7 +155,9 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
   function serve(urlPath, req, res, entry, send) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     if (urlPath === '/') {
-      const links = Object.keys(routes).map((r) => `<a href="/${r}/">${r}</a><br/>`).join('\n');
+      const links = Object.keys(routes)
+        .map((r) => `<a href="/${r}/">${r}</a><br/>`)
+        .join('\n');
       return send(200, page('local package index', links), { 'content-type': 'text/html' });
     }
     const route = Object.keys(routes).find((r) => urlPath === `/${r}` || urlPath.startsWith(`/${r}/`));
@@ -155,12 +174,14 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
       const project = normalizeName(rest.slice(0, -1));
       const files = wheels.filter((w) => w.project === project);
       if (files.length === 0) return send(404, `no project ${project}\n`);
-      const links = files.map((w) => {
-        const href = `/${route}/${encodeURIComponent(w.filename)}#sha256=${w.sha256}`;
-        const rp = w.requiresPython ? ` data-requires-python="${esc(w.requiresPython)}"` : '';
-        const md = ` data-core-metadata="sha256=${w.metadataSha256}" data-dist-info-metadata="sha256=${w.metadataSha256}"`;
-        return `<a href="${esc(href)}"${rp}${md}>${esc(w.filename)}</a><br/>`;
-      }).join('\n');
+      const links = files
+        .map((w) => {
+          const href = `/${route}/${encodeURIComponent(w.filename)}#sha256=${w.sha256}`;
+          const rp = w.requiresPython ? ` data-requires-python="${esc(w.requiresPython)}"` : '';
+          const md = ` data-core-metadata="sha256=${w.metadataSha256}" data-dist-info-metadata="sha256=${w.metadataSha256}"`;
+          return `<a href="${esc(href)}"${rp}${md}>${esc(w.filename)}</a><br/>`;
+        })
+        .join('\n');
       return send(200, page(`Links for ${project}`, links), html);
     }
     const isMeta = rest.endsWith('.metadata');
@@ -176,7 +197,10 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
     const headers = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
     const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
     if (m && (m[1] || m[2])) {
-      if (m[1]) { start = Number(m[1]); if (m[2]) end = Math.min(Number(m[2]), end); } else start = Math.max(0, w.size - Number(m[2]));
+      if (m[1]) {
+        start = Number(m[1]);
+        if (m[2]) end = Math.min(Number(m[2]), end);
+      } else start = Math.max(0, w.size - Number(m[2]));
       if (start > end) return send(416, '', { 'content-range': `bytes */${w.size}` });
       status = 206;
       headers['content-range'] = `bytes ${start}-${end}/${w.size}`;
@@ -185,7 +209,9 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
     entry.bytes = end - start + 1;
     res.writeHead(status, { ...headers, 'content-length': end - start + 1 });
     if (req.method === 'HEAD') return res.end();
-    createReadStream(w.file, { start, end }).on('error', () => res.destroy()).pipe(res);
+    createReadStream(w.file, { start, end })
+      .on('error', () => res.destroy())
+      .pipe(res);
   }
 
   server.on('connection', (socket) => {
@@ -210,10 +236,11 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
     requests,
     routes,
     fingerprint,
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections?.();
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      }),
   };
 }
 

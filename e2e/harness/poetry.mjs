@@ -46,8 +46,7 @@ export async function poetryWheelhouse(version = POETRY_VERSION, cacheRoot = DEF
       if (await exists(marker)) return;
       await fs.mkdir(dir, { recursive: true });
       // pip and setuptools too: a fresh venv may want to upgrade/seed them offline.
-      await runOk(PYTHON, ['-m', 'pip', 'download', '-q', '--disable-pip-version-check',
-        '-d', dir, `poetry==${version}`, 'pip', 'setuptools', 'wheel']);
+      await runOk(PYTHON, ['-m', 'pip', 'download', '-q', '--disable-pip-version-check', '-d', dir, `poetry==${version}`, 'pip', 'setuptools', 'wheel']);
       await fs.writeFile(marker, version);
     });
   }
@@ -75,9 +74,12 @@ export function poetryEnv({ cacheRoot = DEFAULT_CACHE_ROOT, cacheDir, offline = 
   });
   if (offline) {
     Object.assign(env, {
-      HTTP_PROXY: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9',
-      http_proxy: 'http://127.0.0.1:9', https_proxy: 'http://127.0.0.1:9',
-      NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost',
+      HTTP_PROXY: 'http://127.0.0.1:9',
+      HTTPS_PROXY: 'http://127.0.0.1:9',
+      http_proxy: 'http://127.0.0.1:9',
+      https_proxy: 'http://127.0.0.1:9',
+      NO_PROXY: '127.0.0.1,localhost',
+      no_proxy: '127.0.0.1,localhost',
     });
   }
   return Object.assign(env, extra);

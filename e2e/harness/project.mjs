@@ -80,9 +80,10 @@ async function copySeed(from, to) {
  * index's port, so a cached lock is reused for the same index (or a fixed `port`).
  * Returns { dir, pyproject, lockFile, lockMs, lockCached }.
  */
-export async function makeSeedProject(targetDir, {
-  index, poetry, variant = 'seed', lock = true, cacheRoot = DEFAULT_CACHE_ROOT, env, seedDir = SEED_DIR,
-} = {}) {
+export async function makeSeedProject(
+  targetDir,
+  { index, poetry, variant = 'seed', lock = true, cacheRoot = DEFAULT_CACHE_ROOT, env, seedDir = SEED_DIR } = {},
+) {
   if (!index) throw new Error('makeSeedProject: index is required');
   const vary = typeof variant === 'function' ? variant : VARIANTS[variant];
   if (!vary) throw new Error(`makeSeedProject: unknown variant ${variant}`);
@@ -95,7 +96,10 @@ export async function makeSeedProject(targetDir, {
   if (!lock) return result;
   if (!poetry) throw new Error('makeSeedProject: poetry is required to lock');
 
-  const key = createHash('sha256').update(`${poetry.version}\0${index.fingerprint ?? ''}\0${pyproject}`).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(`${poetry.version}\0${index.fingerprint ?? ''}\0${pyproject}`)
+    .digest('hex')
+    .slice(0, 32);
   const cached = path.join(cacheRoot, 'locks', `${key}.lock`);
   if (await exists(cached)) {
     await fs.copyFile(cached, lockFile);

@@ -49,8 +49,7 @@ export function parseKeyValueFile(text) {
 }
 
 const unescapeData = (s) => s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%25/g, '%');
-const unescapeProperty = (s) =>
-  s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%3A/gi, ':').replace(/%2C/gi, ',').replace(/%25/g, '%');
+const unescapeProperty = (s) => s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%3A/gi, ':').replace(/%2C/gi, ',').replace(/%25/g, '%');
 
 /** Parses `::command k=v,k2=v2::message` lines from a step's stdout. */
 export function parseWorkflowCommands(stdout) {
@@ -85,23 +84,11 @@ function hermeticEnv() {
  * `state` (optional, { name: value }) is passed as STATE_<name>, the way the
  * runner hands the main step's saveState values to the post step.
  */
-export async function runAction({
-  actionDir,
-  entry,
-  workspace,
-  inputs = {},
-  env = {},
-  nodeBin,
-  timeoutMs = 600000,
-  runnerTemp,
-  toolCache,
-  state = {},
-} = {}) {
+export async function runAction({ actionDir, entry, workspace, inputs = {}, env = {}, nodeBin, timeoutMs = 600000, runnerTemp, toolCache, state = {} } = {}) {
   if (!workspace) throw new Error('runAction: workspace is required');
   const main = entry ?? join(actionDir, 'dist', 'index.js');
-  const node = nodeBin ?? (actionDir && existsSync(join(actionDir, 'node_modules', '.bin', 'node'))
-    ? join(actionDir, 'node_modules', '.bin', 'node')
-    : process.execPath);
+  const node =
+    nodeBin ?? (actionDir && existsSync(join(actionDir, 'node_modules', '.bin', 'node')) ? join(actionDir, 'node_modules', '.bin', 'node') : process.execPath);
 
   const ownTemp = !runnerTemp;
   const temp = runnerTemp ?? (await mkdtemp(join(tmpdir(), 'runner-temp-')));
@@ -229,7 +216,10 @@ export async function runAction({
     masks: commands.filter((c) => c.command === 'add-mask').map((c) => c.message),
     debug: commands.filter((c) => c.command === 'debug').map((c) => c.message),
     // What the job log shows without step debugging: stdout minus ::debug:: lines.
-    log: stdout.split(/\r?\n/).filter((l) => !l.startsWith('::debug::')).join('\n'),
+    log: stdout
+      .split(/\r?\n/)
+      .filter((l) => !l.startsWith('::debug::'))
+      .join('\n'),
     commands,
   };
 }

@@ -41,7 +41,8 @@ export async function startStage({ cacheRoot = DEFAULT_CACHE_ROOT, poetryCacheDi
     /** A fresh workspace with the seed project (locked against the local index) at its root. */
     async workspace(variant = 'seed', name = `ws${++counter}`) {
       const dir = path.join(scratch, name);
-      await makeSeedProject(dir, { index, poetry, variant, cacheRoot });
+      // baseEnv: the lock must use the same Poetry cache as the syncs (see poetryCacheDir).
+      await makeSeedProject(dir, { index, poetry, variant, cacheRoot, env: baseEnv });
       // `poetry lock` leaves an empty .venv behind; a fresh checkout has none.
       await fs.rm(path.join(dir, '.venv'), { recursive: true, force: true });
       return dir;

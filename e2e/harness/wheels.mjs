@@ -16,10 +16,7 @@ export const PYTHON = process.env.E2E_PYTHON || 'python3';
 
 export const CPU_TORCH = 'torch==2.13.0+cpu';
 // torch 2.13's Requires-Dist, plus what they pull in (mpmath, markupsafe).
-export const TORCH_DEPS = [
-  'filelock', 'typing-extensions', 'setuptools', 'sympy', 'mpmath',
-  'networkx', 'jinja2', 'markupsafe', 'fsspec',
-];
+export const TORCH_DEPS = ['filelock', 'typing-extensions', 'setuptools', 'sympy', 'mpmath', 'networkx', 'jinja2', 'markupsafe', 'fsspec'];
 // Tiny pure-Python packages for "one package changed in the lock" scenarios.
 export const SMALL_PACKAGES = ['six', 'packaging'];
 
@@ -33,10 +30,17 @@ export function run(cmd, args, { cwd, env, input, timeoutMs } = {}) {
     const child = spawn(cmd, args, { cwd, env: env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d) => {
+      stderr += d;
+    });
     const timer = timeoutMs ? setTimeout(() => child.kill('SIGKILL'), timeoutMs) : null;
-    child.on('error', (e) => { if (timer) clearTimeout(timer); reject(e); });
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       resolve({ code: code ?? 128, signal, stdout, stderr, ms: Date.now() - t0 });
@@ -55,7 +59,12 @@ export async function runOk(cmd, args, opts) {
 }
 
 export async function exists(p) {
-  try { await fs.access(p); return true; } catch { return false; }
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -76,7 +85,11 @@ export async function withDirLock(lockPath, fn, { staleMs = 15 * 60_000 } = {}) 
       else await new Promise((r) => setTimeout(r, 250));
     }
   }
-  try { return await fn(); } finally { await fs.rm(lockPath, { recursive: true, force: true }); }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lockPath, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -223,7 +236,10 @@ export async function readZipMembers(file, want) {
           if (id === 0x0001) {
             let q = e + 4;
             if (cd.readUInt32LE(p + 24) === 0xffffffff) q += 8;
-            if (compSize === 0xffffffff) { compSize = Number(extra.readBigUInt64LE(q)); q += 8; }
+            if (compSize === 0xffffffff) {
+              compSize = Number(extra.readBigUInt64LE(q));
+              q += 8;
+            }
             if (localOffset === 0xffffffff) localOffset = Number(extra.readBigUInt64LE(q));
           }
           e += 4 + len;
@@ -267,10 +283,13 @@ export async function buildWheel(outDir, { name, version, tag = 'py3-none-any', 
     name: `${distInfo}/WHEEL`,
     data: `Wheel-Version: 1.0\nGenerator: setup-poetry-torch e2e harness\nRoot-Is-Purelib: true\nTag: ${tag}\n\n`,
   });
-  const record = entries.map(({ name: n, data }) => {
-    const buf = Buffer.from(data);
-    return `${n},sha256=${b64sha256(buf)},${buf.length}\n`;
-  }).join('') + `${distInfo}/RECORD,,\n`;
+  const record =
+    entries
+      .map(({ name: n, data }) => {
+        const buf = Buffer.from(data);
+        return `${n},sha256=${b64sha256(buf)},${buf.length}\n`;
+      })
+      .join('') + `${distInfo}/RECORD,,\n`;
   entries.push({ name: `${distInfo}/RECORD`, data: record });
   await fs.mkdir(outDir, { recursive: true });
   const file = path.join(outDir, `${name}-${version}-${tag}.whl`);
@@ -295,19 +314,22 @@ const DEFAULT_ARCH_LIST = ['sm_75', 'sm_80', 'sm_86', 'sm_90', 'sm_100', 'sm_120
  * requires: the Requires-Dist lines (default: real torch's, without nvidia-*), so
  * a lock holding the double has the same dependency shape as one with real torch.
  */
-export async function buildFakeCudaTorchWheel(outDir, {
-  version = '2.14.1',
-  cuda = '13.0',
-  label = 'cu130',
-  archList = DEFAULT_ARCH_LIST,
-  archListWithoutGpu = true,
-  requires = ['filelock', 'typing-extensions>=4.10.0', 'setuptools', 'sympy>=1.13.3',
-    'networkx>=2.5.1', 'jinja2', 'fsspec>=0.8.5'],
-} = {}) {
+export async function buildFakeCudaTorchWheel(
+  outDir,
+  {
+    version = '2.14.1',
+    cuda = '13.0',
+    label = 'cu130',
+    archList = DEFAULT_ARCH_LIST,
+    archListWithoutGpu = true,
+    requires = ['filelock', 'typing-extensions>=4.10.0', 'setuptools', 'sympy>=1.13.3', 'networkx>=2.5.1', 'jinja2', 'fsspec>=0.8.5'],
+  } = {},
+) {
   const full = `${version}+${label}`;
   const py = (s) => JSON.stringify(s); // JSON strings are valid Python literals
-  const noDriver = 'Found no NVIDIA driver on your system. Please check that you have an '
-    + 'NVIDIA GPU and installed a driver from http://www.nvidia.com/Download/index.aspx';
+  const noDriver =
+    'Found no NVIDIA driver on your system. Please check that you have an ' +
+    'NVIDIA GPU and installed a driver from http://www.nvidia.com/Download/index.aspx';
   const files = [
     {
       name: 'torch/__init__.py',
