@@ -95365,11 +95365,11 @@ function cacheMode(env) {
  */
 async function withCacheErrorsAsWarnings(work, seen) {
     const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk, ...rest) => {
+    process.stdout.write = (chunk, ...rest) => {
         const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
         seen?.(text);
         return write(text.replace(/^::error(\s[^:]*)?::/gm, '::warning$1::'), ...rest);
-    });
+    };
     try {
         return await work();
     }

@@ -98,11 +98,11 @@ function cacheMode(env: NodeJS.ProcessEnv): string {
  */
 async function withCacheErrorsAsWarnings<T>(work: () => Promise<T>, seen?: (text: string) => void): Promise<T> {
   const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+  process.stdout.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
     seen?.(text);
     return (write as (...args: unknown[]) => boolean)(text.replace(/^::error(\s[^:]*)?::/gm, '::warning$1::'), ...rest);
-  });
+  };
   try {
     return await work();
   } finally {
