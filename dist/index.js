@@ -95682,15 +95682,8 @@ async function detectOnLinux(deps) {
     const noDriver = pci.gpus.length > 0 && kernelDriver === undefined
         ? `NVIDIA GPU on the PCI bus (${pci.gpus[0].vendorDevice}) but no driver loaded (/proc/driver/nvidia/version missing${moduleDriver.nouveau ? '; nouveau is loaded instead' : ''})`
         : undefined;
-    if (hidden.setting) {
-        return {
-            ...base,
-            cudaUsable: false,
-            hiddenByEnv: hidden.setting,
-            diagnosis: `GPUs hidden by ${hidden.setting}`,
-            reason: `CUDA not usable: GPUs hidden by ${hidden.setting} (environment)${hardware ? `; present: ${hardware}` : ''}`,
-        };
-    }
+    if (hidden.setting)
+        return hiddenDetection(base, hidden.setting, hardware);
     switch (smi.kind) {
         case 'listed': {
             const disagreement = smi.exitCode !== 0
@@ -95860,6 +95853,16 @@ function byNodeName(a, b) {
     return number(a) - number(b) || a.localeCompare(b);
 }
 // ---------------------------------------------------------------- Windows
+/** GPUs the environment hides count as no GPU, whatever else was found. */
+function hiddenDetection(base, setting, hardware) {
+    return {
+        ...base,
+        cudaUsable: false,
+        hiddenByEnv: setting,
+        diagnosis: `GPUs hidden by ${setting}`,
+        reason: `CUDA not usable: GPUs hidden by ${setting} (environment)${hardware ? `; present: ${hardware}` : ''}`,
+    };
+}
 async function detectOnWindows(deps) {
     const smi = await queryNvidiaSmi(deps);
     const hidden = hiddenByEnvironment(deps.env);
@@ -95868,15 +95871,8 @@ async function detectOnWindows(deps) {
     const driverVersion = gpus.find((gpu) => gpu.driverVersion)?.driverVersion;
     const base = { gpus, driverVersion, hardwarePresent: gpus.length > 0, sources };
     const hardware = describeHardware(gpus, []);
-    if (hidden.setting) {
-        return {
-            ...base,
-            cudaUsable: false,
-            hiddenByEnv: hidden.setting,
-            diagnosis: `GPUs hidden by ${hidden.setting}`,
-            reason: `CUDA not usable: GPUs hidden by ${hidden.setting} (environment)${hardware ? `; present: ${hardware}` : ''}`,
-        };
-    }
+    if (hidden.setting)
+        return hiddenDetection(base, hidden.setting, hardware);
     switch (smi.kind) {
         case 'listed':
             return { ...base, cudaUsable: true, reason: `found ${hardware} (nvidia-smi)${driverVersion ? `, driver ${driverVersion}` : ''}` };

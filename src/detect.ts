@@ -116,15 +116,7 @@ async function detectOnLinux(deps: DetectDeps): Promise<Detection> {
       ? `NVIDIA GPU on the PCI bus (${pci.gpus[0].vendorDevice}) but no driver loaded (/proc/driver/nvidia/version missing${moduleDriver.nouveau ? '; nouveau is loaded instead' : ''})`
       : undefined;
 
-  if (hidden.setting) {
-    return {
-      ...base,
-      cudaUsable: false,
-      hiddenByEnv: hidden.setting,
-      diagnosis: `GPUs hidden by ${hidden.setting}`,
-      reason: `CUDA not usable: GPUs hidden by ${hidden.setting} (environment)${hardware ? `; present: ${hardware}` : ''}`,
-    };
-  }
+  if (hidden.setting) return hiddenDetection(base, hidden.setting, hardware);
 
   switch (smi.kind) {
     case 'listed': {
@@ -325,6 +317,17 @@ function byNodeName(a: string, b: string): number {
 
 // ---------------------------------------------------------------- Windows
 
+/** GPUs the environment hides count as no GPU, whatever else was found. */
+function hiddenDetection(base: Omit<Detection, 'cudaUsable' | 'reason'>, setting: string, hardware: string): Detection {
+  return {
+    ...base,
+    cudaUsable: false,
+    hiddenByEnv: setting,
+    diagnosis: `GPUs hidden by ${setting}`,
+    reason: `CUDA not usable: GPUs hidden by ${setting} (environment)${hardware ? `; present: ${hardware}` : ''}`,
+  };
+}
+
 async function detectOnWindows(deps: DetectDeps): Promise<Detection> {
   const smi = await queryNvidiaSmi(deps);
   const hidden = hiddenByEnvironment(deps.env);
@@ -333,15 +336,7 @@ async function detectOnWindows(deps: DetectDeps): Promise<Detection> {
   const driverVersion = gpus.find((gpu) => gpu.driverVersion)?.driverVersion;
   const base = { gpus, driverVersion, hardwarePresent: gpus.length > 0, sources };
   const hardware = describeHardware(gpus, []);
-  if (hidden.setting) {
-    return {
-      ...base,
-      cudaUsable: false,
-      hiddenByEnv: hidden.setting,
-      diagnosis: `GPUs hidden by ${hidden.setting}`,
-      reason: `CUDA not usable: GPUs hidden by ${hidden.setting} (environment)${hardware ? `; present: ${hardware}` : ''}`,
-    };
-  }
+  if (hidden.setting) return hiddenDetection(base, hidden.setting, hardware);
   switch (smi.kind) {
     case 'listed':
       return { ...base, cudaUsable: true, reason: `found ${hardware} (nvidia-smi)${driverVersion ? `, driver ${driverVersion}` : ''}` };

@@ -125,6 +125,16 @@ export async function startCacheServer(options = {}) {
     sendJson(res, status, { code, msg }, extraHeaders);
   }
 
+  /** What the blob service answers when a blob (single PUT or committed block list) is created. */
+  function createdHeaders(rec) {
+    return azureHeaders({
+      'Content-Length': 0,
+      ETag: `"0x${rec.id.toString(16)}${Date.now().toString(16)}"`,
+      'Last-Modified': new Date().toUTCString(),
+      'x-ms-request-server-encrypted': 'true',
+    });
+  }
+
   function azureHeaders(extra = {}) {
     return {
       'x-ms-request-id': randomBytes(16).toString('hex'),
@@ -311,15 +321,7 @@ export async function startCacheServer(options = {}) {
         await rename(tmp, rec.file);
         await rm(staging, { recursive: true, force: true });
         log.blocks = ids.length;
-        res.writeHead(
-          201,
-          azureHeaders({
-            'Content-Length': 0,
-            ETag: `"0x${rec.id.toString(16)}${Date.now().toString(16)}"`,
-            'Last-Modified': new Date().toUTCString(),
-            'x-ms-request-server-encrypted': 'true',
-          }),
-        );
+        res.writeHead(201, createdHeaders(rec));
         return res.end();
       }
       if (comp) {
@@ -331,15 +333,7 @@ export async function startCacheServer(options = {}) {
         return azureError(res, 400, 'MissingRequiredHeader', 'x-ms-blob-type: BlockBlob is required');
       }
       await receiveTo(req, rec.file);
-      res.writeHead(
-        201,
-        azureHeaders({
-          'Content-Length': 0,
-          ETag: `"0x${rec.id.toString(16)}${Date.now().toString(16)}"`,
-          'Last-Modified': new Date().toUTCString(),
-          'x-ms-request-server-encrypted': 'true',
-        }),
-      );
+      res.writeHead(201, createdHeaders(rec));
       return res.end();
     }
 
