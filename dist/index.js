@@ -96252,12 +96252,16 @@ function parseProbeOutput(result) {
 function venvPython(venv, platform = process.platform) {
     return platform === 'win32' ? external_node_path_.join(venv, 'Scripts', 'python.exe') : external_node_path_.join(venv, 'bin', 'python');
 }
-async function describeInterpreter(run, executable) {
+/** Runs probe.py's interpreter report; `failure` is the command's own last words when it did not answer. */
+async function probeInterpreter(run, executable) {
     const result = await run(executable, [probeScript(), 'interpreter'], { timeoutMs: 30_000 });
     const report = parseProbeOutput(result);
     if (result.exitCode !== 0 || !report)
-        return undefined;
-    return { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix };
+        return { failure: (0,exec/* lastLines */.w)(result, 1) || `exit ${result.exitCode}` };
+    return { interpreter: { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix }, failure: '' };
+}
+async function describeInterpreter(run, executable) {
+    return (await probeInterpreter(run, executable)).interpreter;
 }
 /**
  * The interpreter Poetry will build the venv from: the `python` input (a path, or a version
@@ -96280,13 +96284,11 @@ async function resolveInterpreter(run, requested, platform = process.platform) {
     }
     const failures = [];
     for (const candidate of candidates) {
-        const result = await run(candidate, [probeScript(), 'interpreter'], { timeoutMs: 30_000 });
-        const report = parseProbeOutput(result);
-        if (result.exitCode !== 0 || !report) {
-            failures.push(`${candidate}: ${(0,exec/* lastLines */.w)(result, 1) || `exit ${result.exitCode}`}`);
+        const { interpreter: found, failure } = await probeInterpreter(run, candidate);
+        if (!found) {
+            failures.push(`${candidate}: ${failure}`);
             continue;
         }
-        const found = { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix };
         if (requested && /^\d/.test(requested) && !(found.version === requested || found.version.startsWith(`${requested}.`))) {
             failures.push(`${candidate} is Python ${found.version}`);
             continue;
@@ -98680,14 +98682,10 @@ async function run() {
             record.save = { saved: false, reason: 'exact hit, nothing new to save' };
         else if (record.restore.kind === 'skipped')
             record.save = { saved: false, reason: record.restore.reason };
-        else
+        else {
             record.save = await core/* group */.Os('Save the virtualenv', () => (0,cache/* saveVenv */.Ny)(venv, keys.primary, CACHE_TIMEOUT_MS));
-        if (!record.save.saved &&
-            !('expected' in record.save && record.save.expected) &&
-            inputs.cache &&
-            record.restore.kind !== 'exact' &&
-            record.restore.kind !== 'skipped') {
-            core/* warning */.$e(`The virtualenv was not saved to the cache: ${record.save.reason}`);
+            if (!record.save.saved && !record.save.expected)
+                core/* warning */.$e(`The virtualenv was not saved to the cache: ${record.save.reason}`);
         }
     }
     catch (error) {

@@ -120,15 +120,9 @@ export async function run(): Promise<void> {
     if (!inputs.cache) record.save = { saved: false, reason: 'cache: false' };
     else if (record.restore.kind === 'exact') record.save = { saved: false, reason: 'exact hit, nothing new to save' };
     else if (record.restore.kind === 'skipped') record.save = { saved: false, reason: record.restore.reason };
-    else record.save = await core.group('Save the virtualenv', () => saveVenv(venv, keys.primary, CACHE_TIMEOUT_MS));
-    if (
-      !record.save.saved &&
-      !('expected' in record.save && record.save.expected) &&
-      inputs.cache &&
-      record.restore.kind !== 'exact' &&
-      record.restore.kind !== 'skipped'
-    ) {
-      core.warning(`The virtualenv was not saved to the cache: ${record.save.reason}`);
+    else {
+      record.save = await core.group('Save the virtualenv', () => saveVenv(venv, keys.primary, CACHE_TIMEOUT_MS));
+      if (!record.save.saved && !record.save.expected) core.warning(`The virtualenv was not saved to the cache: ${record.save.reason}`);
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

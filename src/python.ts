@@ -33,11 +33,16 @@ export function venvPython(venv: string, platform: NodeJS.Platform = process.pla
   return platform === 'win32' ? path.join(venv, 'Scripts', 'python.exe') : path.join(venv, 'bin', 'python');
 }
 
-export async function describeInterpreter(run: RunCommand, executable: string): Promise<Interpreter | undefined> {
+/** Runs probe.py's interpreter report; `failure` is the command's own last words when it did not answer. */
+async function probeInterpreter(run: RunCommand, executable: string): Promise<{ interpreter?: Interpreter; failure: string }> {
   const result = await run(executable, [probeScript(), 'interpreter'], { timeoutMs: 30_000 });
   const report = parseProbeOutput<{ version: string; executable: string; realpath: string; base_prefix: string }>(result);
-  if (result.exitCode !== 0 || !report) return undefined;
-  return { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix };
+  if (result.exitCode !== 0 || !report) return { failure: lastLines(result, 1) || `exit ${result.exitCode}` };
+  return { interpreter: { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix }, failure: '' };
+}
+
+export async function describeInterpreter(run: RunCommand, executable: string): Promise<Interpreter | undefined> {
+  return (await probeInterpreter(run, executable)).interpreter;
 }
 
 /**
@@ -62,13 +67,11 @@ export async function resolveInterpreter(run: RunCommand, requested: string | un
   }
   const failures: string[] = [];
   for (const candidate of candidates) {
-    const result = await run(candidate, [probeScript(), 'interpreter'], { timeoutMs: 30_000 });
-    const report = parseProbeOutput<{ version: string; executable: string; realpath: string; base_prefix: string }>(result);
-    if (result.exitCode !== 0 || !report) {
-      failures.push(`${candidate}: ${lastLines(result, 1) || `exit ${result.exitCode}`}`);
+    const { interpreter: found, failure } = await probeInterpreter(run, candidate);
+    if (!found) {
+      failures.push(`${candidate}: ${failure}`);
       continue;
     }
-    const found: Interpreter = { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix };
     if (requested && /^\d/.test(requested) && !(found.version === requested || found.version.startsWith(`${requested}.`))) {
       failures.push(`${candidate} is Python ${found.version}`);
       continue;

@@ -23,7 +23,7 @@ export interface RunRecord {
   syncMs?: number;
   probe?: ProbeReport;
   problems?: string[];
-  save?: SaveOutcome | { saved: false; reason: string };
+  save?: SaveOutcome;
   failure?: string;
 }
 
