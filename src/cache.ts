@@ -7,6 +7,7 @@ import { CACHE_PREFIX } from './constants.js';
 import type { Interpreter } from './python.js';
 import type { Selection } from './project.js';
 import { runCommand, type RunCommand } from './exec.js';
+import { canStreamRestore, streamRestore } from './restore-stream.js';
 
 export interface RunnerFingerprint {
   os: string;
@@ -24,7 +25,8 @@ export type RestoreOutcome =
   | { kind: 'exact' | 'partial'; matchedKey: string; durationMs: number }
   | { kind: 'miss'; durationMs: number }
   | { kind: 'skipped'; reason: string }
-  | { kind: 'failed'; reason: string; durationMs: number };
+  /** stalled: the service did not answer within the bound, so a save would most likely hang as long. */
+  | { kind: 'failed'; reason: string; durationMs: number; stalled?: boolean };
 
 /** expected: nothing went wrong, this job just may not or need not write (no warning). */
 export type SaveOutcome = { saved: true; durationMs: number; sizeBytes?: number } | { saved: false; reason: string; expected?: boolean };
@@ -114,7 +116,7 @@ const WORKER_ENV = 'SETUP_POETRY_TORCH_CACHE_WORKER';
 const RESULT_MARKER = 'SETUP_POETRY_TORCH_CACHE_RESULT ';
 
 type WorkerRequest = { op: 'restore'; venv: string; keys: CacheKeys } | { op: 'save'; venv: string; key: string };
-type WorkerResult = { matchedKey?: string; cacheId?: number; error?: string; exists?: boolean };
+type WorkerResult = { matchedKey?: string; cacheId?: number; error?: string; exists?: boolean; timedOut?: boolean };
 
 /**
  * The library folds every failed reservation into one "another job may be creating this cache";
@@ -137,7 +139,11 @@ export async function cacheWorkerMain(env: NodeJS.ProcessEnv = process.env): Pro
     result = await withCacheErrorsAsWarnings(
       async () =>
         request.op === 'restore'
-          ? { matchedKey: await cache.restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]) }
+          ? {
+              matchedKey: canStreamRestore()
+                ? await streamRestore([request.venv], request.keys.primary, [request.keys.restorePrefix])
+                : await cache.restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]),
+            }
           : { cacheId: await cache.saveCache([request.venv], request.key) },
       (text) => (output += text),
     );
@@ -156,7 +162,7 @@ export async function cacheWorkerMain(env: NodeJS.ProcessEnv = process.env): Pro
 async function runInWorker(request: WorkerRequest, timeoutMs: number, run: RunCommand = runCommand): Promise<WorkerResult> {
   const entry = process.argv[1];
   const result = await run(process.execPath, [entry], { env: { ...process.env, [WORKER_ENV]: JSON.stringify(request) }, timeoutMs, stream: true });
-  if (result.timedOut) return { error: `the cache service did not finish within ${Math.round(timeoutMs / 1000)} s` };
+  if (result.timedOut) return { error: `the cache service did not finish within ${Math.round(timeoutMs / 1000)} s`, timedOut: true };
   const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(RESULT_MARKER));
   if (!line) return { error: `the cache worker exited with code ${result.exitCode} and no result` };
   return JSON.parse(line.slice(RESULT_MARKER.length)) as WorkerResult;
@@ -166,7 +172,7 @@ export async function restoreVenv(venv: string, keys: CacheKeys, timeoutMs: numb
   const started = Date.now();
   const result = await runInWorker({ op: 'restore', venv, keys }, timeoutMs);
   const durationMs = Date.now() - started;
-  if (result.error) return { kind: 'failed', reason: result.error, durationMs };
+  if (result.error) return { kind: 'failed', reason: result.error, durationMs, stalled: result.timedOut };
   if (!result.matchedKey) return { kind: 'miss', durationMs };
   return { kind: result.matchedKey === keys.primary ? 'exact' : 'partial', matchedKey: result.matchedKey, durationMs };
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 
 export interface CommandResult {
   exitCode: number;
@@ -7,6 +8,8 @@ export interface CommandResult {
   timedOut: boolean;
   /** Set when the program could not be started at all (ENOENT, EACCES). */
   spawnError?: string;
+  /** Set when `input` failed; the program was then killed. */
+  inputError?: string;
 }
 
 export interface CommandOptions {
@@ -15,6 +18,10 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** Copy output to the log as it arrives (long steps such as `poetry sync`). */
   stream?: boolean;
+  /** false: stay in our process group, so that killing our group (the cache worker's timeout) ends it too. */
+  ownProcessGroup?: boolean;
+  /** Feeds the program's stdin (closed when it resolves); if it rejects, the program is killed. */
+  input?: (stdin: Writable) => Promise<void>;
 }
 
 /** The one way this action starts a program: argv array, no shell, bounded in time. */
@@ -25,6 +32,7 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
     let stdout = '';
     let stderr = '';
     let timedOut = false;
+    let inputError: string | undefined;
     let settled = false;
     const finish = (result: CommandResult): void => {
       if (settled) return;
@@ -35,15 +43,15 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       windowsHide: true,
       // Own process group, so a timeout also ends what the command started (pip under poetry).
-      detached: process.platform !== 'win32',
+      detached: process.platform !== 'win32' && options.ownProcessGroup !== false,
     });
     const timer = options.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
-          killTree(child.pid);
+          killTree(child.pid, options.ownProcessGroup !== false);
         }, options.timeoutMs)
       : undefined;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -54,16 +62,31 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
       stderr += chunk;
       if (options.stream) process.stdout.write(chunk);
     });
-    child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
-    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut }));
+    const stdin = child.stdin;
+    // A program that exits early (bad input) makes writes fail with EPIPE: its exit code tells why.
+    stdin.on('error', () => undefined);
+    if (!options.input)
+      stdin.end(); // EOF at once, as /dev/null would give
+    else {
+      options.input(stdin).then(
+        () => stdin.end(),
+        (error: unknown) => {
+          inputError = error instanceof Error ? error.message : String(error);
+          stdin.destroy();
+          killTree(child.pid, options.ownProcessGroup !== false);
+        },
+      );
+    }
+    child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, inputError, spawnError: error.message }));
+    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut, inputError }));
   });
 
-function killTree(pid: number | undefined): void {
+function killTree(pid: number | undefined, group = true): void {
   if (pid === undefined) return;
   try {
     // Windows has no process groups: taskkill /T ends the children (pip, tar) too.
     if (process.platform === 'win32') spawn('taskkill', ['/T', '/F', '/PID', String(pid)], { stdio: 'ignore', windowsHide: true });
-    else process.kill(-pid, 'SIGKILL');
+    else process.kill(group ? -pid : pid, 'SIGKILL');
   } catch {
     // Already gone.
   }

@@ -217,6 +217,9 @@ export async function startCacheServer(options = {}) {
       return twirpError(res, 400, 'key and version are required');
     }
     log.key = key;
+    // What the client sent, so a test can hold another client to the library's requests.
+    log.body = body;
+    log.contentType = req.headers['content-type'];
 
     if (method === 'CreateCacheEntry') {
       if (take('quotaExceeded')) {
@@ -271,6 +274,7 @@ export async function startCacheServer(options = {}) {
     const rec = byBlob.get(blobName);
     const comp = parsed.searchParams.get('comp');
     log.blobOp = req.method === 'PUT' ? (comp ?? 'put') : req.method.toLowerCase();
+    log.range = req.headers.range ?? req.headers['x-ms-range'];
     const injected = takeStatus(faults.blobStatus, (s) => !s.methods || s.methods.includes(req.method));
     if (injected) {
       req.resume();
@@ -315,9 +319,9 @@ export async function startCacheServer(options = {}) {
         }
         // Concatenate in the listed order, streaming: blocks are 64 MiB each.
         const tmp = `${rec.file}.part`;
-        const out = createWriteStream(tmp);
-        for (const p of parts) await pipeline(createReadStream(p), out, { end: false });
-        await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+        // One appending stream per block: reusing one stream across pipelines piles up listeners.
+        await writeFile(tmp, '');
+        for (const p of parts) await pipeline(createReadStream(p), createWriteStream(tmp, { flags: 'a' }));
         await rename(tmp, rec.file);
         await rm(staging, { recursive: true, force: true });
         log.blocks = ids.length;
