@@ -175,6 +175,19 @@ test('a download that breaks off is resumed with a Range request', async () => {
   assert.deepEqual(await tree(venv), original);
 });
 
+test('a download that stalls is dropped after the idle timeout and started again', async () => {
+  await moveAway();
+  const from = server.requests.length;
+  server.faults.stallDownload = 1;
+  const started = Date.now();
+  const streamed = await restore({ SETUP_POETRY_TORCH_DOWNLOAD_IDLE_MS: '2000' });
+  assert.equal(streamed.result.matchedKey, KEY, streamed.log);
+  assert.match(streamed.log, /Archive download interrupted at 0 bytes .*resuming/);
+  assert.equal(gets(from).length, 2);
+  assert.ok(Date.now() - started >= 2000, 'waited for the idle timeout');
+  assert.deepEqual(await tree(venv), original);
+});
+
 test('a download that keeps breaking off gives up: a warning, no key', async () => {
   await moveAway();
   const from = server.requests.length;

@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { createHash } from 'node:crypto';
+import { HttpClient } from '@actions/http-client';
 import type { Writable } from 'node:stream';
 import { runCommand, lastLines, type RunCommand } from './exec.js';
 
@@ -56,91 +57,96 @@ class RestoreError extends Error {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const backoffMs = (attempt: number): number => 3000 * 1.5 ** (attempt - 1);
 
-/** fetch hides the socket error in `cause`; the message must name it (ECONNREFUSED, ...). */
-function describeFetchError(error: unknown): { text: string; code?: string } {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  const text = error instanceof Error ? error.message : String(error);
-  return cause?.message ? { text: `${text}: ${cause.message}`, code: cause.code } : { text, code: cause?.code };
+/** The toolkit's client: it honours the runner's proxy settings as the library's own calls do. */
+function httpClient(): HttpClient {
+  return new HttpClient('setup-poetry-torch', [], { socketTimeout: IDLE_TIMEOUT_MS, allowRetries: false });
 }
+
+const errorCode = (error: unknown): string | undefined => (error as { code?: string }).code;
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 async function lookup(env: NodeJS.ProcessEnv, body: object, wait: (ms: number) => Promise<void>): Promise<Lookup> {
   const url = new URL(`${SERVICE_PATH}GetCacheEntryDownloadURL`, env.ACTIONS_RESULTS_URL).href;
+  const client = httpClient();
   let last = '';
-  for (let attempt = 1; attempt <= LOOKUP_ATTEMPTS; attempt++) {
-    if (attempt > 1) {
-      core.info(`Cache lookup attempt ${attempt - 1} of ${LOOKUP_ATTEMPTS} failed (${last}); retrying.`);
-      await wait(backoffMs(attempt - 1));
-    }
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${env.ACTIONS_RUNTIME_TOKEN ?? ''}` },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(IDLE_TIMEOUT_MS),
-      });
-    } catch (error) {
-      const { text, code } = describeFetchError(error);
-      if (code && NETWORK_CODES.has(code)) throw new RestoreError(text, false);
-      last = text;
-      continue;
-    }
-    const text = await response.text();
-    if (response.ok) {
+  try {
+    for (let attempt = 1; attempt <= LOOKUP_ATTEMPTS; attempt++) {
+      if (attempt > 1) {
+        core.info(`Cache lookup attempt ${attempt - 1} of ${LOOKUP_ATTEMPTS} failed (${last}); retrying.`);
+        await wait(backoffMs(attempt - 1));
+      }
+      let status: number;
+      let text: string;
+      let statusText: string;
       try {
-        return JSON.parse(text) as Lookup;
-      } catch {
-        last = `(${response.status}) the reply is not JSON`;
+        const response = await client.post(url, JSON.stringify(body), {
+          'Content-Type': 'application/json',
+          Authorization: `Bearer ${env.ACTIONS_RUNTIME_TOKEN ?? ''}`,
+        });
+        status = response.message.statusCode ?? 0;
+        statusText = response.message.statusMessage ?? '';
+        text = await response.readBody();
+      } catch (error) {
+        const code = errorCode(error);
+        if (code && NETWORK_CODES.has(code)) throw new RestoreError(errorText(error), false);
+        last = errorText(error);
         continue;
       }
+      if (status >= 200 && status < 300) {
+        try {
+          return JSON.parse(text) as Lookup;
+        } catch {
+          last = `(${status}) the reply is not JSON`;
+          continue;
+        }
+      }
+      let detail = '';
+      try {
+        detail = (JSON.parse(text) as { msg?: string }).msg ?? '';
+      } catch {
+        // Not a twirp error body.
+      }
+      last = `(${status}) ${statusText}${detail ? `: ${detail}` : ''}`;
+      if (![500, 502, 503, 504].includes(status)) throw new RestoreError(`Failed request: ${last}`, false);
     }
-    let detail = '';
-    try {
-      detail = (JSON.parse(text) as { msg?: string }).msg ?? '';
-    } catch {
-      // Not a twirp error body.
-    }
-    last = `(${response.status}) ${response.statusText}${detail ? `: ${detail}` : ''}`;
-    if (![500, 502, 503, 504].includes(response.status)) throw new RestoreError(`Failed request: ${last}`, false);
+  } finally {
+    client.dispose();
   }
   throw new RestoreError(`Failed request after ${LOOKUP_ATTEMPTS} attempts: ${last}`, false);
 }
 
 /** Writes the blob into `sink`, resuming with a Range request where a connection drops. */
 async function download(url: string, sink: Writable, wait: (ms: number) => Promise<void>): Promise<number> {
+  const client = httpClient();
   let received = 0;
   let total: number | undefined;
-  for (let attempt = 1; ; attempt++) {
-    const idle = new AbortController();
-    let timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
-    try {
-      const response = await fetch(url, { headers: received > 0 ? { Range: `bytes=${received}-` } : {}, signal: idle.signal });
-      const expected = received > 0 ? 206 : 200;
-      if (response.status !== expected) {
-        await response.body?.cancel();
-        throw new RestoreError(`the archive download answered ${response.status} ${response.statusText}`, response.status >= 500);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await client.get(url, received > 0 ? { Range: `bytes=${received}-` } : {});
+        const body = response.message;
+        const status = body.statusCode ?? 0;
+        if (status !== (received > 0 ? 206 : 200)) {
+          body.resume();
+          throw new RestoreError(`the archive download answered ${status} ${body.statusMessage ?? ''}`.trim(), status >= 500);
+        }
+        total ??= received + Number(body.headers['content-length'] ?? NaN);
+        // A dropped connection ends the body early (or with an error); the count tells which.
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          received += chunk.length;
+          if (!sink.write(chunk)) await waitForDrain(sink);
+        }
+        if (Number.isNaN(total) || received === total) return received;
+        throw new RestoreError(`the connection closed after ${received} of ${total} bytes`, true);
+      } catch (error) {
+        const failure = error instanceof RestoreError ? error : new RestoreError(errorText(error), !sink.destroyed);
+        if (!failure.retryable || attempt >= DOWNLOAD_ATTEMPTS) throw failure;
+        core.info(`Archive download interrupted at ${received} bytes (${failure.message}); resuming (attempt ${attempt + 1} of ${DOWNLOAD_ATTEMPTS}).`);
+        await wait(1000 * attempt);
       }
-      total ??= Number(response.headers.get('content-length') ?? NaN);
-      if (!response.body) throw new RestoreError('the archive download has no body', true);
-      for await (const chunk of response.body) {
-        clearTimeout(timer);
-        timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
-        received += chunk.byteLength;
-        if (!sink.write(chunk)) await waitForDrain(sink);
-      }
-      if (Number.isNaN(total) || received === total) return received;
-      throw new RestoreError(`the connection closed after ${received} of ${total} bytes`, true);
-    } catch (error) {
-      const failure =
-        error instanceof RestoreError
-          ? error
-          : new RestoreError(idle.signal.aborted ? `no data for ${IDLE_TIMEOUT_MS / 1000} s` : describeFetchError(error).text, true);
-      if (!failure.retryable || attempt >= DOWNLOAD_ATTEMPTS) throw failure;
-      core.info(`Archive download interrupted at ${received} bytes (${failure.message}); resuming (attempt ${attempt + 1} of ${DOWNLOAD_ATTEMPTS}).`);
-      await wait(1000 * attempt);
-    } finally {
-      clearTimeout(timer);
     }
+  } finally {
+    client.dispose();
   }
 }
 

@@ -380,6 +380,15 @@ export async function startCacheServer(options = {}) {
     const length = end - start + 1;
     res.writeHead(status, azureHeaders({ ...headers, 'Content-Length': length }));
     if (req.method === 'HEAD') return res.end();
+    if (take('stallDownload')) {
+      // Headers, then nothing until the client gives up (or the server closes).
+      res.flushHeaders();
+      await new Promise((resolve) => {
+        res.once('close', resolve);
+        closing.signal.addEventListener('abort', resolve, { once: true });
+      });
+      return;
+    }
     if (faults.downloadDelayMs) {
       // Headers first, then silence: the library arms its 5 s socket timeout only once headers arrive.
       res.flushHeaders();
