@@ -95313,6 +95313,7 @@ const SERVICE_PATH = '/twirp/github.actions.results.api.v1.CacheService/';
 const VERSION_SALT = '1.0';
 const LOOKUP_ATTEMPTS = 5;
 const DOWNLOAD_ATTEMPTS = 5;
+const PIPE_AHEAD_BYTES = 8 << 20;
 const IDLE_TIMEOUT_MS = Number(process.env.SETUP_POETRY_TORCH_DOWNLOAD_IDLE_MS) || 60_000;
 /** Failures that no retry fixes soon; the library gives up on these at once too. */
 const NETWORK_CODES = new Set(['ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH']);
@@ -95351,7 +95352,8 @@ function httpClient() {
     return new lib/* HttpClient */.Qq('setup-poetry-torch', [], { socketTimeout: IDLE_TIMEOUT_MS, allowRetries: false });
 }
 const errorCode = (error) => error.code;
-const errorText = (error) => (error instanceof Error ? error.message : String(error));
+/** Error texts can quote the request path: its query holds the blob's signature, which stays out of logs. */
+const errorText = (error) => (error instanceof Error ? error.message : String(error)).replace(/\?\S*/g, '?…');
 async function lookup(env, body, wait) {
     const url = new URL(`${SERVICE_PATH}GetCacheEntryDownloadURL`, env.ACTIONS_RESULTS_URL).href;
     const client = httpClient();
@@ -95426,7 +95428,10 @@ async function download(url, sink, wait) {
                 // A dropped connection ends the body early (or with an error); the count tells which.
                 for await (const chunk of body) {
                     received += chunk.length;
-                    if (!sink.write(chunk))
+                    // Waiting for 'drain' after every 64 KiB (the pipe's size) would run the download and
+                    // the extraction in lockstep; a few MiB in hand keep tar fed while the next ones arrive.
+                    sink.write(chunk);
+                    if (sink.writableLength > PIPE_AHEAD_BYTES)
                         await waitForDrain(sink);
                 }
                 if (Number.isNaN(total) || received === total)
@@ -95479,6 +95484,10 @@ async function streamRestore(paths, primaryKey, restoreKeys, { env = process.env
         lib_core/* info */.pq(found.matched_key === primaryKey ? `Cache hit for: ${found.matched_key}` : `Cache hit for restore-key: ${found.matched_key}`);
         lib_core/* info */.pq('Streaming the archive into tar (no temporary archive file).');
         const url = found.signed_download_url;
+        // Whatever quotes the signed URL (a library's debug line, an error) must not show its signature.
+        const signature = new URL(url).searchParams.get('sig');
+        if (signature)
+            lib_core/* setSecret */.Pq(signature);
         let bytes = 0;
         const decompress = compression === 'gzip' ? ['-z'] : ['--use-compress-program', 'unzstd'];
         const workspace = env.GITHUB_WORKSPACE || process.cwd();

@@ -185,6 +185,8 @@ test('a download that stalls is dropped after the idle timeout and started again
   assert.match(streamed.log, /Archive download interrupted at 0 bytes .*resuming/);
   assert.equal(gets(from).length, 2);
   assert.ok(Date.now() - started >= 2000, 'waited for the idle timeout');
+  assert.match(streamed.log, /^::add-mask::\S+$/m, "the blob URL's signature is masked");
+  assert.doesNotMatch(streamed.log, /sig=/, 'no error quotes the signed URL');
   assert.deepEqual(await tree(venv), original);
 });
 

@@ -15,6 +15,7 @@ const SERVICE_PATH = '/twirp/github.actions.results.api.v1.CacheService/';
 const VERSION_SALT = '1.0';
 const LOOKUP_ATTEMPTS = 5;
 const DOWNLOAD_ATTEMPTS = 5;
+const PIPE_AHEAD_BYTES = 8 << 20;
 const IDLE_TIMEOUT_MS = Number(process.env.SETUP_POETRY_TORCH_DOWNLOAD_IDLE_MS) || 60_000;
 /** Failures that no retry fixes soon; the library gives up on these at once too. */
 const NETWORK_CODES = new Set(['ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH']);
@@ -63,7 +64,8 @@ function httpClient(): HttpClient {
 }
 
 const errorCode = (error: unknown): string | undefined => (error as { code?: string }).code;
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+/** Error texts can quote the request path: its query holds the blob's signature, which stays out of logs. */
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error)).replace(/\?\S*/g, '?…');
 
 async function lookup(env: NodeJS.ProcessEnv, body: object, wait: (ms: number) => Promise<void>): Promise<Lookup> {
   const url = new URL(`${SERVICE_PATH}GetCacheEntryDownloadURL`, env.ACTIONS_RESULTS_URL).href;
@@ -134,7 +136,10 @@ async function download(url: string, sink: Writable, wait: (ms: number) => Promi
         // A dropped connection ends the body early (or with an error); the count tells which.
         for await (const chunk of body as AsyncIterable<Buffer>) {
           received += chunk.length;
-          if (!sink.write(chunk)) await waitForDrain(sink);
+          // Waiting for 'drain' after every 64 KiB (the pipe's size) would run the download and
+          // the extraction in lockstep; a few MiB in hand keep tar fed while the next ones arrive.
+          sink.write(chunk);
+          if (sink.writableLength > PIPE_AHEAD_BYTES) await waitForDrain(sink);
         }
         if (Number.isNaN(total) || received === total) return received;
         throw new RestoreError(`the connection closed after ${received} of ${total} bytes`, true);
@@ -187,6 +192,9 @@ export async function streamRestore(
     core.info('Streaming the archive into tar (no temporary archive file).');
 
     const url = found.signed_download_url;
+    // Whatever quotes the signed URL (a library's debug line, an error) must not show its signature.
+    const signature = new URL(url).searchParams.get('sig');
+    if (signature) core.setSecret(signature);
     let bytes = 0;
     const decompress = compression === 'gzip' ? ['-z'] : ['--use-compress-program', 'unzstd'];
     const workspace = env.GITHUB_WORKSPACE || process.cwd();
