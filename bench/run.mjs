@@ -3,9 +3,9 @@
 // (medians of --runs each; runs are interleaved so drift hits every row alike).
 //
 //   --runs N        repetitions per row (default 3; at least 3 for a claim)
-//   --rows a,b      subset of: cold, warm, library, partial, artifact, floor, overhead (default: all)
+//   --rows a,b      subset of: cold, warm, partial, artifact, floor, overhead (default: all)
 //   --smoke         --runs 1 --rows cold,warm,floor: proves the harness works, claims nothing
-//   --cuda          cold, warm, library and floor with the real CUDA torch 2.14.1 (several GB; opt-in)
+//   --cuda          cold, warm and floor with the real CUDA torch 2.14.1 (several GB; opt-in)
 //   --dist DIR      bundle to measure (default dist/), e.g. an older build for an A/B
 //   --out FILE      also write the report (markdown) to FILE
 //   --json FILE     also write every raw measurement to FILE
@@ -13,8 +13,6 @@
 // Rows (seed example; cpu mode with the real torch 2.13.0+cpu wheel unless --cuda):
 //   cold      the action with an empty cache and an empty POETRY_CACHE_DIR: miss, sync, verify, save
 //   warm      the action again on the same lock after the venv is gone: exact hit, verify
-//   library   warm again, restored by @actions/cache (SETUP_POETRY_TORCH_STREAM_RESTORE=false): the A/B
-//             of the streamed restore, which pipes the download into tar instead of a temporary file
 //   partial   the action on the 'plus-one-package' lock: partial restore, sync, verify, save
 //   artifact  the alternative: @actions/cache restore of POETRY_CACHE_DIR, `poetry sync`, same probe
 //   floor     the archive the cache service holds, extracted with tar+zstd, then `import torch`
@@ -28,11 +26,10 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT, startStage } from '../e2e/harness/stage.mjs';
 import { DEFAULT_CACHE_ROOT, PYTHON, ensureWheels, runOk } from '../e2e/harness/wheels.mjs';
 
-const ALL_ROWS = ['cold', 'warm', 'library', 'partial', 'artifact', 'floor', 'overhead'];
+const ALL_ROWS = ['cold', 'warm', 'partial', 'artifact', 'floor', 'overhead'];
 const ROW_TITLES = {
   cold: 'cold (no cache)',
   warm: 'warm exact',
-  library: 'warm exact, restored by @actions/cache',
   partial: 'warm partial (+1 package)',
   artifact: 'artifact-cache alternative',
   floor: 'floor (tar+zstd extract + import torch)',
@@ -54,9 +51,9 @@ const { values: opts } = parseArgs({
   },
 });
 const runs = Number(opts.runs ?? (opts.smoke || opts.cuda ? 1 : 3));
-const rows = (opts.rows ?? (opts.smoke ? 'cold,warm,floor' : opts.cuda ? 'cold,warm,library,floor' : ALL_ROWS.join(','))).split(',').map((r) => r.trim());
+const rows = (opts.rows ?? (opts.smoke || opts.cuda ? 'cold,warm,floor' : ALL_ROWS.join(','))).split(',').map((r) => r.trim());
 for (const row of rows) if (!ALL_ROWS.includes(row)) throw new Error(`unknown row ${row}; rows: ${ALL_ROWS.join(', ')}`);
-if (opts.cuda && rows.some((r) => !['cold', 'warm', 'library', 'floor'].includes(r))) throw new Error('--cuda measures cold, warm, library and floor only');
+if (opts.cuda && rows.some((r) => !['cold', 'warm', 'floor'].includes(r))) throw new Error('--cuda measures cold, warm and floor only');
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
 const want = (row) => rows.includes(row);
 
@@ -95,7 +92,9 @@ let trashSeq = 0;
 /**
  * Deleting a 700 MB tree makes the next large extraction here 2-3x slower for a while (measured:
  * tar after `rm -rf` 4.0-6.7 s, after `mv` 1.2-3.1 s). A runner starts on a fresh disk, so
- * nothing is deleted between timed steps: trees are moved aside and removed when the bench ends.
+ * nothing is deleted between timed steps: trees are moved aside and removed at the end of each
+ * round (keeping them all ran a 3-round --cuda bench out of 63 GB of disk), before the cold run,
+ * whose first extraction comes a sync later.
  */
 async function discard(dir) {
   if (!existsSync(dir)) return;
@@ -146,11 +145,7 @@ function breakdown(procs, wallMs) {
   for (const worker of procs.filter((p) => p.role.startsWith('worker:'))) {
     const tar = worker.spawns.find((s) => /(^|\/)tar /.test(s.cmd) && s.endMs !== undefined);
     if (!tar) continue;
-    if (worker.role === 'worker:restore' && /(^|\/)tar -xf - /.test(tar.cmd)) {
-      // Streamed: tar reads the download as it arrives, so the two cannot be told apart.
-      parts['(restore: worker start + lookup)'] = tar.startMs;
-      parts['(restore: download piped into tar+zstd)'] = tar.endMs - tar.startMs;
-    } else if (worker.role === 'worker:restore') {
+    if (worker.role === 'worker:restore') {
       parts['(restore: worker start + download)'] = tar.startMs;
       parts['(restore: tar+zstd extract)'] = tar.endMs - tar.startMs;
     } else {
@@ -202,7 +197,6 @@ async function main() {
       parts: {},
       saveMs: [],
       restoreMs: [],
-      libraryRestoreMs: [],
       archiveBytes: [],
       venvBytes: [],
       peakKiB: {},
@@ -268,20 +262,7 @@ async function main() {
       await discard(poetryCache);
       log(`  cold ${sec(cold.ms)} s`);
 
-      // The A/B pair swaps places every round, so neither always runs right after the cold run.
-      const libraryRow = async () => {
-        await rmVenv(ws);
-        settle();
-        const library = await action(ws, inputs, { SETUP_POETRY_TORCH_STREAM_RESTORE: 'false' });
-        if (library.result.outputs['cache-hit'] !== 'true' || /Streaming the archive/.test(library.result.log))
-          throw new Error('library run was not a library-restored exact hit');
-        note('library', library.ms, library.parts);
-        if (library.restoreMs !== undefined) data.libraryRestoreMs.push(library.restoreMs);
-        log(`  warm exact, library restore ${sec(library.ms)} s`);
-      };
-      if (want('library') && i % 2 === 1) await libraryRow();
-
-      if (want('warm') || want('library') || want('partial') || want('overhead')) {
+      if (want('warm') || want('partial') || want('overhead')) {
         await rmVenv(ws);
         settle();
         const warm = await action(ws, inputs);
@@ -290,8 +271,6 @@ async function main() {
         if (warm.restoreMs !== undefined) data.restoreMs.push(warm.restoreMs);
         log(`  warm exact ${sec(warm.ms)} s`);
       }
-
-      if (want('library') && i % 2 === 0) await libraryRow();
 
       if (want('floor')) {
         const dir = await fs.mkdtemp(path.join(stage.scratch, 'floor-'));
@@ -348,6 +327,9 @@ async function main() {
         await discard(alt);
         log(`  artifact alternative ${sec(total)} s`);
       }
+      await fs.rm(trashDir, { recursive: true, force: true });
+      await fs.mkdir(trashDir);
+      settle();
     }
 
     const report = render(data, {
@@ -392,10 +374,6 @@ function render(data, { machine: m, runs: n, elapsedMs, load, cuda, dist }) {
     figures.push(`venv archive (zstd, as stored by the cache service): ${mib(median(data.archiveBytes))} MiB from a ${mib(median(data.venvBytes))} MiB venv`);
   if (data.saveMs.length) figures.push(`save added to the cold run (cache worker, tar+zstd+upload): ${sec(median(data.saveMs))} s`);
   if (data.restoreMs.length) figures.push(`restore in the warm run (cache worker, download+extract): ${sec(median(data.restoreMs))} s`);
-  if (data.restoreMs.length && data.libraryRestoreMs.length)
-    figures.push(
-      `restore by @actions/cache instead (temporary archive, then tar): ${sec(median(data.libraryRestoreMs))} s, ${(median(data.libraryRestoreMs) / median(data.restoreMs)).toFixed(2)}x the streamed restore`,
-    );
   if (data.extra.artifactArchiveBytes)
     figures.push(
       `Poetry cache archive for the alternative: ${mib(data.extra.artifactArchiveBytes)} MiB (real @actions/cache save/restore of POETRY_CACHE_DIR under Node 24, same cache stand-in)`,

@@ -38400,7 +38400,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3002:
+/***/ 6036:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -95298,221 +95298,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
 var constants = __nccwpck_require__(7242);
 // EXTERNAL MODULE: ./src/exec.ts + 1 modules
 var src_exec = __nccwpck_require__(4981);
-;// CONCATENATED MODULE: ./src/restore-stream.ts
-
-
-
-
-// @actions/cache writes the whole archive to a temporary file and only then runs tar over it. For
-// a 2.7 GB CUDA venv that is an extra write and read of the archive: 11 s of a 28 s restore here.
-// This restore asks the same service (v2, as the library does) for the same entry and pipes the
-// blob into the same tar command, so the download and the extraction overlap. Saving, other
-// platforms and cache service v1 (GHES) stay with the library.
-const SERVICE_PATH = '/twirp/github.actions.results.api.v1.CacheService/';
-/** @actions/cache's own salt: entries it saved must be found by the same version. */
-const VERSION_SALT = '1.0';
-const LOOKUP_ATTEMPTS = 5;
-const DOWNLOAD_ATTEMPTS = 5;
-const PIPE_AHEAD_BYTES = 8 << 20;
-const IDLE_TIMEOUT_MS = Number(process.env.SETUP_POETRY_TORCH_DOWNLOAD_IDLE_MS) || 60_000;
-/** Failures that no retry fixes soon; the library gives up on these at once too. */
-const NETWORK_CODES = new Set(['ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH']);
-/** Where streaming applies: GNU tar (Linux) and cache service v2 outside GHES. */
-function canStreamRestore(env = process.env, platform = process.platform) {
-    if (env.SETUP_POETRY_TORCH_STREAM_RESTORE === 'false')
-        return false;
-    if (platform !== 'linux' || !env.ACTIONS_CACHE_SERVICE_V2 || !env.ACTIONS_RESULTS_URL || !env.ACTIONS_RUNTIME_TOKEN)
-        return false;
-    let host;
-    try {
-        host = new URL(env.GITHUB_SERVER_URL || 'https://github.com').hostname.toLowerCase();
-    }
-    catch {
-        return false;
-    }
-    return host === 'github.com' || host.endsWith('.ghe.com') || host.endsWith('.localhost');
-}
-/** The entry version @actions/cache computes (paths, compression, salt): it must match for a hit. */
-function cacheVersion(paths, compression) {
-    return (0,external_node_crypto_.createHash)('sha256')
-        .update([...paths, compression, VERSION_SALT].join('|'))
-        .digest('hex');
-}
-class RestoreError extends Error {
-    retryable;
-    constructor(message, retryable) {
-        super(message);
-        this.retryable = retryable;
-    }
-}
-const restore_stream_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const backoffMs = (attempt) => 3000 * 1.5 ** (attempt - 1);
-/** The toolkit's client: it honours the runner's proxy settings as the library's own calls do. */
-function httpClient() {
-    return new lib/* HttpClient */.Qq('setup-poetry-torch', [], { socketTimeout: IDLE_TIMEOUT_MS, allowRetries: false });
-}
-const errorCode = (error) => error.code;
-/** Error texts can quote the request path: its query holds the blob's signature, which stays out of logs. */
-const errorText = (error) => (error instanceof Error ? error.message : String(error)).replace(/\?\S*/g, '?…');
-async function lookup(env, body, wait) {
-    const url = new URL(`${SERVICE_PATH}GetCacheEntryDownloadURL`, env.ACTIONS_RESULTS_URL).href;
-    const client = httpClient();
-    let last = '';
-    try {
-        for (let attempt = 1; attempt <= LOOKUP_ATTEMPTS; attempt++) {
-            if (attempt > 1) {
-                lib_core/* info */.pq(`Cache lookup attempt ${attempt - 1} of ${LOOKUP_ATTEMPTS} failed (${last}); retrying.`);
-                await wait(backoffMs(attempt - 1));
-            }
-            let status;
-            let text;
-            let statusText;
-            try {
-                const response = await client.post(url, JSON.stringify(body), {
-                    'Content-Type': 'application/json',
-                    Authorization: `Bearer ${env.ACTIONS_RUNTIME_TOKEN ?? ''}`,
-                });
-                status = response.message.statusCode ?? 0;
-                statusText = response.message.statusMessage ?? '';
-                text = await response.readBody();
-            }
-            catch (error) {
-                const code = errorCode(error);
-                if (code && NETWORK_CODES.has(code))
-                    throw new RestoreError(errorText(error), false);
-                last = errorText(error);
-                continue;
-            }
-            if (status >= 200 && status < 300) {
-                try {
-                    return JSON.parse(text);
-                }
-                catch {
-                    last = `(${status}) the reply is not JSON`;
-                    continue;
-                }
-            }
-            let detail = '';
-            try {
-                detail = JSON.parse(text).msg ?? '';
-            }
-            catch {
-                // Not a twirp error body.
-            }
-            last = `(${status}) ${statusText}${detail ? `: ${detail}` : ''}`;
-            if (![500, 502, 503, 504].includes(status))
-                throw new RestoreError(`Failed request: ${last}`, false);
-        }
-    }
-    finally {
-        client.dispose();
-    }
-    throw new RestoreError(`Failed request after ${LOOKUP_ATTEMPTS} attempts: ${last}`, false);
-}
-/** Writes the blob into `sink`, resuming with a Range request where a connection drops. */
-async function download(url, sink, wait) {
-    const client = httpClient();
-    let received = 0;
-    let total;
-    try {
-        for (let attempt = 1;; attempt++) {
-            try {
-                const response = await client.get(url, received > 0 ? { Range: `bytes=${received}-` } : {});
-                const body = response.message;
-                const status = body.statusCode ?? 0;
-                if (status !== (received > 0 ? 206 : 200)) {
-                    body.resume();
-                    throw new RestoreError(`the archive download answered ${status} ${body.statusMessage ?? ''}`.trim(), status >= 500);
-                }
-                total ??= received + Number(body.headers['content-length'] ?? NaN);
-                // A dropped connection ends the body early (or with an error); the count tells which.
-                for await (const chunk of body) {
-                    received += chunk.length;
-                    // Waiting for 'drain' after every 64 KiB (the pipe's size) would run the download and
-                    // the extraction in lockstep; a few MiB in hand keep tar fed while the next ones arrive.
-                    sink.write(chunk);
-                    if (sink.writableLength > PIPE_AHEAD_BYTES)
-                        await waitForDrain(sink);
-                }
-                if (Number.isNaN(total) || received === total)
-                    return received;
-                throw new RestoreError(`the connection closed after ${received} of ${total} bytes`, true);
-            }
-            catch (error) {
-                const failure = error instanceof RestoreError ? error : new RestoreError(errorText(error), !sink.destroyed);
-                if (!failure.retryable || attempt >= DOWNLOAD_ATTEMPTS)
-                    throw failure;
-                lib_core/* info */.pq(`Archive download interrupted at ${received} bytes (${failure.message}); resuming (attempt ${attempt + 1} of ${DOWNLOAD_ATTEMPTS}).`);
-                await wait(1000 * attempt);
-            }
-        }
-    }
-    finally {
-        client.dispose();
-    }
-}
-function waitForDrain(sink) {
-    return new Promise((resolve, reject) => {
-        const done = (error) => {
-            sink.off('drain', onDrain);
-            sink.off('error', done);
-            sink.off('close', onClose);
-            if (error)
-                reject(error);
-            else
-                resolve();
-        };
-        const onDrain = () => done();
-        const onClose = () => done(new Error('the extractor closed its input'));
-        sink.once('drain', onDrain);
-        sink.once('error', done);
-        sink.once('close', onClose);
-    });
-}
-/**
- * Restores `paths` like @actions/cache's restoreCache (same lookup, same version, same tar
- * command and working directory) without the temporary archive. Same contract too: the matched
- * key, undefined for a miss, and any trouble a warning plus undefined.
- */
-async function streamRestore(paths, primaryKey, restoreKeys, { env = process.env, run = src_exec/* runCommand */.d, wait = restore_stream_sleep } = {}) {
-    try {
-        const zstd = await run('zstd', ['--quiet', '--version'], { timeoutMs: 30_000 });
-        const compression = zstd.exitCode === 0 && zstd.stdout.trim() ? 'zstd-without-long' : 'gzip';
-        const found = await lookup(env, { key: primaryKey, restore_keys: restoreKeys, version: cacheVersion(paths, compression) }, wait);
-        if (!found.ok || !found.signed_download_url || !found.matched_key)
-            return undefined;
-        lib_core/* info */.pq(found.matched_key === primaryKey ? `Cache hit for: ${found.matched_key}` : `Cache hit for restore-key: ${found.matched_key}`);
-        lib_core/* info */.pq('Streaming the archive into tar (no temporary archive file).');
-        const url = found.signed_download_url;
-        // Whatever quotes the signed URL (a library's debug line, an error) must not show its signature.
-        const signature = new URL(url).searchParams.get('sig');
-        if (signature)
-            lib_core/* setSecret */.Pq(signature);
-        let bytes = 0;
-        const decompress = compression === 'gzip' ? ['-z'] : ['--use-compress-program', 'unzstd'];
-        const workspace = env.GITHUB_WORKSPACE || process.cwd();
-        const tar = await run('tar', ['-xf', '-', '-P', '-C', workspace, ...decompress], {
-            ownProcessGroup: false, // the worker's timeout must end the extraction with it
-            input: async (stdin) => {
-                bytes = await download(url, stdin, wait);
-            },
-        });
-        if (tar.exitCode !== 0) {
-            // A dropped download kills tar; otherwise tar itself refused the archive.
-            throw new RestoreError(tar.inputError ?? `tar exited with code ${tar.exitCode}: ${(0,src_exec/* lastLines */.w)(tar)}`, false);
-        }
-        lib_core/* info */.pq(`Cache Size: ~${Math.round(bytes / 2 ** 20)} MB (${bytes} B)`);
-        lib_core/* info */.pq('Cache restored successfully');
-        return found.matched_key;
-    }
-    catch (error) {
-        lib_core/* warning */.$e(`Failed to restore: ${error instanceof Error ? error.message : String(error)}`);
-        return undefined;
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/cache.ts
-
 
 
 
@@ -95610,11 +95396,7 @@ async function cacheWorkerMain(env = process.env) {
     let output = '';
     try {
         result = await withCacheErrorsAsWarnings(async () => request.op === 'restore'
-            ? {
-                matchedKey: canStreamRestore()
-                    ? await streamRestore([request.venv], request.keys.primary, [request.keys.restorePrefix])
-                    : await restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]),
-            }
+            ? { matchedKey: await restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]) }
             : { cacheId: await cache_saveCache([request.venv], request.key) }, (text) => (output += text));
         if (result.cacheId === -1 && RESERVE_CONFLICT.test(output))
             result.exists = true;
@@ -95730,7 +95512,6 @@ const runCommand = (file, args, options = {}) => new Promise((resolve) => {
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    let inputError;
     let settled = false;
     const finish = (result) => {
         if (settled)
@@ -95742,15 +95523,15 @@ const runCommand = (file, args, options = {}) => new Promise((resolve) => {
     const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
         cwd: options.cwd,
         env: options.env ?? process.env,
-        stdio: ['pipe', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe'],
         windowsHide: true,
         // Own process group, so a timeout also ends what the command started (pip under poetry).
-        detached: process.platform !== 'win32' && options.ownProcessGroup !== false,
+        detached: process.platform !== 'win32',
     });
     const timer = options.timeoutMs
         ? setTimeout(() => {
             timedOut = true;
-            killTree(child.pid, options.ownProcessGroup !== false);
+            killTree(child.pid);
         }, options.timeoutMs)
         : undefined;
     child.stdout.setEncoding('utf8').on('data', (chunk) => {
@@ -95763,22 +95544,10 @@ const runCommand = (file, args, options = {}) => new Promise((resolve) => {
         if (options.stream)
             process.stdout.write(chunk);
     });
-    const stdin = child.stdin;
-    // A program that exits early (bad input) makes writes fail with EPIPE: its exit code tells why.
-    stdin.on('error', () => undefined);
-    if (!options.input)
-        stdin.end(); // EOF at once, as /dev/null would give
-    else {
-        options.input(stdin).then(() => stdin.end(), (error) => {
-            inputError = error instanceof Error ? error.message : String(error);
-            stdin.destroy();
-            killTree(child.pid, options.ownProcessGroup !== false);
-        });
-    }
-    child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, inputError, spawnError: error.message }));
-    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut, inputError }));
+    child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
+    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut }));
 });
-function killTree(pid, group = true) {
+function killTree(pid) {
     if (pid === undefined)
         return;
     try {
@@ -95786,7 +95555,7 @@ function killTree(pid, group = true) {
         if (process.platform === 'win32')
             (0,external_node_child_process_namespaceObject.spawn)('taskkill', ['/T', '/F', '/PID', String(pid)], { stdio: 'ignore', windowsHide: true });
         else
-            process.kill(group ? -pid : pid, 'SIGKILL');
+            process.kill(-pid, 'SIGKILL');
     }
     catch {
         // Already gone.
@@ -95809,7 +95578,7 @@ function lastLines(result, count = 3) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cache_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3002);
+/* harmony import */ var _cache_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6036);
 /* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2519);
 
 
@@ -95843,8 +95612,8 @@ var external_node_os_ = __nccwpck_require__(8161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/cache.ts + 347 modules
-var cache = __nccwpck_require__(3002);
+// EXTERNAL MODULE: ./src/cache.ts + 346 modules
+var cache = __nccwpck_require__(6036);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 // EXTERNAL MODULE: ./src/exec.ts + 1 modules

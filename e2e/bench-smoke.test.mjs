@@ -32,7 +32,7 @@ test('bench --smoke prints the rows, their times, the figures and the verdicts',
   const floor = seconds('floor (tar+zstd extract + import torch)');
   assert.ok(cold > warm && warm > 0 && floor > 0, stdout);
   assert.match(stdout, /^\| warm exact \| .*cache restore \d+\.\d{2}; verify \(probe torch\) \d+\.\d{2}/m, 'warm row says where its time went');
-  assert.match(stdout, /^\| warm exact \| .*\(restore: worker start \+ lookup\) \d+\.\d{2}; \(restore: download piped into tar\+zstd\) \d+\.\d{2}/m);
+  assert.match(stdout, /^\| warm exact \| .*\(restore: worker start \+ download\) \d+\.\d{2}; \(restore: tar\+zstd extract\) \d+\.\d{2}/m);
   assert.match(stdout, /^- venv archive .*: \d+ MiB from a \d+ MiB venv$/m);
   assert.match(stdout, /^- save added to the cold run .*: \d+\.\d{2} s$/m);
   assert.match(stdout, /^- peak RSS \(VmHWM\) of the action's own node process: \d+ MiB$/m);

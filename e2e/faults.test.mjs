@@ -329,7 +329,7 @@ describe('cache service and archives', { concurrency: 4 }, () => {
       assert.match(result.summary, /Cache save \| not saved: ACTIONS_CACHE_MODE is 'none'/);
     });
 
-    faultCase('the service answers 5xx to the first calls only: the lookup is retried and gets an exact hit', async (c) => {
+    faultCase('the service answers 5xx to the first calls only: the library retries and gets an exact hit', async (c) => {
       await fresh();
       const from = stage.cache.requests.length;
       stage.cache.faults.status = { code: 503, count: 2, methods: ['GetCacheEntryDownloadURL'] };
@@ -341,7 +341,7 @@ describe('cache service and archives', { concurrency: 4 }, () => {
         twirp(stage.cache, 'GetCacheEntryDownloadURL', from).map((r) => r.status),
         [503, 503, 200],
       );
-      assert.match(result.log, /Cache lookup attempt 1 of 5 failed \(\(503\) /);
+      assert.match(result.log, /Attempt 1 of 5 failed with error: Failed request: \(503\)/);
       assert.match(result.summary, /Sync \| skipped: exact cache hit/);
       assert.deepEqual(warnings(result), []);
     });
@@ -416,7 +416,7 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     );
   });
 
-  faultCase('download keeps breaking off: after 5 tries a miss, the partial extraction removed, cold sync, new save', async (c) => {
+  faultCase('download truncated: treated as a miss, the partial archive removed, cold sync, new save', async (c) => {
     const server = await c.server();
     const dir = await c.workspace();
     const build = await fs.mkdtemp(path.join(stage.scratch, 'truncated-'));
@@ -427,16 +427,14 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     await server.addEntry({ key, version: cacheVersion([path.join(dir, '.venv')]), file: path.join(build, 'venv.tzst') });
     const runnerTemp = await fs.mkdtemp(path.join(stage.scratch, 'runner-temp-'));
     c.cleanups.push(() => fs.rm(runnerTemp, { recursive: true, force: true }));
-    // Content-Length promises the whole archive; half arrives, then the connection drops, every
-    // time (one drop is resumed: e2e/restore-stream.test.mjs).
-    server.faults.truncateDownload = 100;
+    // Content-Length promises the whole archive; half arrives, then the connection drops.
+    server.faults.truncateDownload = 1;
     const result = await c.run(dir, { mode: 'cpu' }, { cache: server, runnerTemp });
     assertVerified(result);
     assert.ok(
       server.requests.some((r) => r.blobOp === 'get' && r.aborted),
       'the download was cut off',
     );
-    assert.equal(server.requests.filter((r) => r.blobOp === 'get').length, 5, 'five tries, each resuming where the last broke off');
     assert.ok(
       warnings(result).some((w) => /Failed to restore/.test(w.message)),
       JSON.stringify(result.annotations),

@@ -7,7 +7,6 @@ import { CACHE_PREFIX } from './constants.js';
 import type { Interpreter } from './python.js';
 import type { Selection } from './project.js';
 import { runCommand, type RunCommand } from './exec.js';
-import { canStreamRestore, streamRestore } from './restore-stream.js';
 
 export interface RunnerFingerprint {
   os: string;
@@ -139,11 +138,7 @@ export async function cacheWorkerMain(env: NodeJS.ProcessEnv = process.env): Pro
     result = await withCacheErrorsAsWarnings(
       async () =>
         request.op === 'restore'
-          ? {
-              matchedKey: canStreamRestore()
-                ? await streamRestore([request.venv], request.keys.primary, [request.keys.restorePrefix])
-                : await cache.restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]),
-            }
+          ? { matchedKey: await cache.restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]) }
           : { cacheId: await cache.saveCache([request.venv], request.key) },
       (text) => (output += text),
     );

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import type { Writable } from 'node:stream';
 
 export interface CommandResult {
   exitCode: number;
@@ -8,8 +7,6 @@ export interface CommandResult {
   timedOut: boolean;
   /** Set when the program could not be started at all (ENOENT, EACCES). */
   spawnError?: string;
-  /** Set when `input` failed; the program was then killed. */
-  inputError?: string;
 }
 
 export interface CommandOptions {
@@ -18,10 +15,6 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** Copy output to the log as it arrives (long steps such as `poetry sync`). */
   stream?: boolean;
-  /** false: stay in our process group, so that killing our group (the cache worker's timeout) ends it too. */
-  ownProcessGroup?: boolean;
-  /** Feeds the program's stdin (closed when it resolves); if it rejects, the program is killed. */
-  input?: (stdin: Writable) => Promise<void>;
 }
 
 /** The one way this action starts a program: argv array, no shell, bounded in time. */
@@ -32,7 +25,6 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    let inputError: string | undefined;
     let settled = false;
     const finish = (result: CommandResult): void => {
       if (settled) return;
@@ -43,15 +35,15 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       windowsHide: true,
       // Own process group, so a timeout also ends what the command started (pip under poetry).
-      detached: process.platform !== 'win32' && options.ownProcessGroup !== false,
+      detached: process.platform !== 'win32',
     });
     const timer = options.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
-          killTree(child.pid, options.ownProcessGroup !== false);
+          killTree(child.pid);
         }, options.timeoutMs)
       : undefined;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -62,31 +54,16 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
       stderr += chunk;
       if (options.stream) process.stdout.write(chunk);
     });
-    const stdin = child.stdin;
-    // A program that exits early (bad input) makes writes fail with EPIPE: its exit code tells why.
-    stdin.on('error', () => undefined);
-    if (!options.input)
-      stdin.end(); // EOF at once, as /dev/null would give
-    else {
-      options.input(stdin).then(
-        () => stdin.end(),
-        (error: unknown) => {
-          inputError = error instanceof Error ? error.message : String(error);
-          stdin.destroy();
-          killTree(child.pid, options.ownProcessGroup !== false);
-        },
-      );
-    }
-    child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, inputError, spawnError: error.message }));
-    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut, inputError }));
+    child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
+    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut }));
   });
 
-function killTree(pid: number | undefined, group = true): void {
+function killTree(pid: number | undefined): void {
   if (pid === undefined) return;
   try {
     // Windows has no process groups: taskkill /T ends the children (pip, tar) too.
     if (process.platform === 'win32') spawn('taskkill', ['/T', '/F', '/PID', String(pid)], { stdio: 'ignore', windowsHide: true });
-    else process.kill(group ? -pid : pid, 'SIGKILL');
+    else process.kill(-pid, 'SIGKILL');
   } catch {
     // Already gone.
   }

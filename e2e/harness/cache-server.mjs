@@ -217,9 +217,6 @@ export async function startCacheServer(options = {}) {
       return twirpError(res, 400, 'key and version are required');
     }
     log.key = key;
-    // What the client sent, so a test can hold another client to the library's requests.
-    log.body = body;
-    log.contentType = req.headers['content-type'];
 
     if (method === 'CreateCacheEntry') {
       if (take('quotaExceeded')) {
@@ -274,7 +271,6 @@ export async function startCacheServer(options = {}) {
     const rec = byBlob.get(blobName);
     const comp = parsed.searchParams.get('comp');
     log.blobOp = req.method === 'PUT' ? (comp ?? 'put') : req.method.toLowerCase();
-    log.range = req.headers.range ?? req.headers['x-ms-range'];
     const injected = takeStatus(faults.blobStatus, (s) => !s.methods || s.methods.includes(req.method));
     if (injected) {
       req.resume();
@@ -380,15 +376,6 @@ export async function startCacheServer(options = {}) {
     const length = end - start + 1;
     res.writeHead(status, azureHeaders({ ...headers, 'Content-Length': length }));
     if (req.method === 'HEAD') return res.end();
-    if (take('stallDownload')) {
-      // Headers, then nothing until the client gives up (or the server closes).
-      res.flushHeaders();
-      await new Promise((resolve) => {
-        res.once('close', resolve);
-        closing.signal.addEventListener('abort', resolve, { once: true });
-      });
-      return;
-    }
     if (faults.downloadDelayMs) {
       // Headers first, then silence: the library arms its 5 s socket timeout only once headers arrive.
       res.flushHeaders();
