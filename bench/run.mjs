@@ -17,7 +17,7 @@
 //   artifact  the alternative: @actions/cache restore of POETRY_CACHE_DIR, `poetry sync`, same probe
 //   floor     the archive the cache service holds, extracted with tar+zstd, then `import torch`
 //   overhead  the action with cache: false on a synced venv, minus a bare `poetry sync` and a bare probe
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,24 +65,6 @@ const median = (xs) => {
 };
 const sec = (ms) => (ms / 1000).toFixed(2);
 const mib = (bytes) => (bytes / 2 ** 20).toFixed(0);
-
-/** Runs a program to completion; resolves {ms, code, stdout, stderr}. */
-function timed(file, args, { cwd, env, allowFail = false } = {}) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(file, args, { cwd, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const result = { ms: performance.now() - started, code, stdout, stderr };
-      if (code !== 0 && !allowFail) reject(new Error(`${file} ${args.join(' ')} exited ${code}\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
-      else resolve(result);
-    });
-  });
-}
 
 /** Dirty pages of the previous step are written back before the next timed one starts. */
 const settle = () => spawnSync('sync');
@@ -275,8 +257,8 @@ async function main() {
       if (want('floor')) {
         const dir = await fs.mkdtemp(path.join(stage.scratch, 'floor-'));
         settle();
-        const extract = await timed('tar', ['--use-compress-program=zstd', '-xf', saved.file, '-P', '-C', dir]);
-        const imported = await timed(path.join(dir, '.venv', 'bin', 'python'), ['-c', 'import torch']);
+        const extract = await runOk('tar', ['--use-compress-program=zstd', '-xf', saved.file, '-P', '-C', dir]);
+        const imported = await runOk(path.join(dir, '.venv', 'bin', 'python'), ['-c', 'import torch']);
         note('floor', extract.ms + imported.ms, { 'tar+zstd extract': extract.ms, 'import torch': imported.ms });
         await discard(dir);
         log(`  floor ${sec(extract.ms + imported.ms)} s`);
@@ -297,9 +279,9 @@ async function main() {
         settle();
         const full = await action(ws, { ...inputs, cache: 'false' });
         settle();
-        const bareSync = await timed(stage.poetry.poetry, syncArgs, { cwd: ws, env: env() });
+        const bareSync = await runOk(stage.poetry.poetry, syncArgs, { cwd: ws, env: env() });
         settle();
-        const bareProbe = await timed(path.join(ws, '.venv', 'bin', 'python'), [probe, 'torch']);
+        const bareProbe = await runOk(path.join(ws, '.venv', 'bin', 'python'), [probe, 'torch']);
         note('overhead', full.ms - bareSync.ms - bareProbe.ms, {
           'action, cache: false': full.ms,
           // The same difference from the action's own spawn trace: immune to the bare runs' noise.
@@ -315,13 +297,13 @@ async function main() {
         const alt = await stage.workspace('seed', `artifact${i}`);
         await discard(artifactDir);
         settle();
-        const restored = await timed(NODE24, [path.join(REPO_ROOT, 'bench', 'artifact-cache.mjs'), 'restore', artifactDir, ARTIFACT_KEY], {
+        const restored = await runOk(NODE24, [path.join(REPO_ROOT, 'bench', 'artifact-cache.mjs'), 'restore', artifactDir, ARTIFACT_KEY], {
           cwd: stage.scratch,
           env: env(artifactEnv),
         });
-        const synced = await timed(stage.poetry.poetry, syncArgs, { cwd: alt, env: env({ POETRY_CACHE_DIR: artifactDir }) });
+        const synced = await runOk(stage.poetry.poetry, syncArgs, { cwd: alt, env: env({ POETRY_CACHE_DIR: artifactDir }) });
         if (/Downloading/i.test(synced.stdout)) log('  warning: the artifact alternative downloaded something');
-        const verified = await timed(path.join(alt, '.venv', 'bin', 'python'), [probe, 'torch']);
+        const verified = await runOk(path.join(alt, '.venv', 'bin', 'python'), [probe, 'torch']);
         const total = restored.ms + synced.ms + verified.ms;
         note('artifact', total, { 'restore Poetry cache': restored.ms, 'poetry sync': synced.ms, 'verify (probe torch)': verified.ms });
         await discard(alt);

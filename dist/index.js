@@ -96224,81 +96224,6 @@ function compareParts(left, right) {
     return 0;
 }
 
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./src/python.ts
-
-
-
-
-
-/** probe.py sits beside the running script: src/ under test, dist/ once bundled. */
-function probeScript() {
-    return external_node_path_.join(external_node_path_.dirname((0,external_node_url_.fileURLToPath)(import.meta.url)), 'probe.py');
-}
-const MARKER = 'SETUP_POETRY_TORCH_PROBE ';
-/** The probe's JSON line; other output (warnings torch prints) is ignored. */
-function parseProbeOutput(result) {
-    const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(MARKER));
-    if (!line)
-        return undefined;
-    try {
-        return JSON.parse(line.slice(MARKER.length));
-    }
-    catch {
-        return undefined;
-    }
-}
-function venvPython(venv, platform = process.platform) {
-    return platform === 'win32' ? external_node_path_.join(venv, 'Scripts', 'python.exe') : external_node_path_.join(venv, 'bin', 'python');
-}
-/** Runs probe.py's interpreter report; `failure` is the command's own last words when it did not answer. */
-async function probeInterpreter(run, executable) {
-    const result = await run(executable, [probeScript(), 'interpreter'], { timeoutMs: 30_000 });
-    const report = parseProbeOutput(result);
-    if (result.exitCode !== 0 || !report)
-        return { failure: (0,exec/* lastLines */.w)(result, 1) || `exit ${result.exitCode}` };
-    return { interpreter: { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix }, failure: '' };
-}
-async function describeInterpreter(run, executable) {
-    return (await probeInterpreter(run, executable)).interpreter;
-}
-/**
- * The interpreter Poetry will build the venv from: the `python` input (a path, or a version
- * looked up as pythonX.Y on PATH), else the python on PATH, which is what setup-python provides.
- */
-async function resolveInterpreter(run, requested, platform = process.platform) {
-    const defaultNames = platform === 'win32' ? ['python'] : ['python3', 'python'];
-    let candidates;
-    if (requested === undefined)
-        candidates = defaultNames;
-    else if (/^\d+\.\d+(\.\d+)?$/.test(requested)) {
-        const minor = requested.split('.').slice(0, 2).join('.');
-        candidates = platform === 'win32' ? ['python'] : [`python${minor}`, ...defaultNames];
-    }
-    else {
-        if (!external_node_fs_.existsSync(requested)) {
-            throw new ActionError(`Input 'python' is ${JSON.stringify(requested)}, which is not a file: give a version such as 3.12 or the path of an interpreter.`, 'Invalid input: python');
-        }
-        candidates = [requested];
-    }
-    const failures = [];
-    for (const candidate of candidates) {
-        const { interpreter: found, failure } = await probeInterpreter(run, candidate);
-        if (!found) {
-            failures.push(`${candidate}: ${failure}`);
-            continue;
-        }
-        if (requested && /^\d/.test(requested) && !(found.version === requested || found.version.startsWith(`${requested}.`))) {
-            failures.push(`${candidate} is Python ${found.version}`);
-            continue;
-        }
-        return found;
-    }
-    const wanted = requested ? `Python ${requested}` : 'a Python interpreter';
-    throw new ActionError(`Could not find ${wanted} (${failures.join('; ')}): add actions/setup-python before this step, or set the python input to an interpreter's path.`, 'Python not found');
-}
-
 ;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/error.js
 /*!
  * Copyright (c) Squirrel Chat et al., All rights reserved.
@@ -97614,6 +97539,206 @@ function stringify(obj, { maxDepth = 1000, numbersAsFloat = false, strictTempora
 /** @deprecated use `import * as ... from 'smol-toml'` instead */
 /* harmony default export */ const dist = ({ parse: parse, stringify: stringify, TomlDate: TomlDate, TomlError: TomlError });
 
+;// CONCATENATED MODULE: ./src/project.ts
+
+
+
+
+function table(value) {
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
+}
+function readToml(file, fix) {
+    const name = external_node_path_.basename(file);
+    let text;
+    try {
+        text = external_node_fs_.readFileSync(file, 'utf8');
+    }
+    catch {
+        throw new ActionError(`${name} not found in ${external_node_path_.dirname(file)}: ${fix}`, `Missing ${name}`, file);
+    }
+    try {
+        return { data: parse(text), text };
+    }
+    catch (error) {
+        if (error instanceof TomlError) {
+            const first = error.message.split('\n')[0];
+            throw new ActionError(`${name} is not valid TOML at line ${error.line}, column ${error.column}: ${first}`, `Invalid ${name}`, file);
+        }
+        throw error;
+    }
+}
+/** `name = url` for each [[tool.poetry.source]] on `host` (host[:port]), for an error message; empty when unreadable. */
+function sourcesOnHost(dir, host) {
+    try {
+        const poetry = table(table(readToml(external_node_path_.join(dir, 'pyproject.toml'), '').data.tool)?.poetry);
+        const sources = Array.isArray(poetry?.source) ? poetry.source.map(table) : [];
+        return sources
+            .filter((source) => typeof source?.url === 'string' && new URL(source.url).host === host)
+            .map((source) => `${String(source?.name)} = ${String(source?.url)}`);
+    }
+    catch {
+        return [];
+    }
+}
+/** Reads pyproject.toml and poetry.lock; both must exist, since a missing lock makes Poetry re-lock silently. */
+function loadProject(dir) {
+    const pyprojectPath = external_node_path_.join(dir, 'pyproject.toml');
+    const lockPath = external_node_path_.join(dir, 'poetry.lock');
+    const pyproject = readToml(pyprojectPath, 'set working-directory to the folder that holds your Poetry project.').data;
+    if (!table(pyproject.tool)?.poetry && !table(pyproject.project)) {
+        throw new ActionError(`${pyprojectPath} has neither [tool.poetry] nor [project]: this is not a Poetry project; set working-directory to the one that is.`, 'Not a Poetry project', pyprojectPath);
+    }
+    const lock = readToml(lockPath, 'run `poetry lock` and commit poetry.lock (the action never locks in CI: that would install unpinned versions).');
+    return { dir, pyprojectPath, lockPath, pyproject, lock: lock.data, lockText: lock.text };
+}
+function poetryTable(project) {
+    return table(table(project.pyproject.tool)?.poetry) ?? {};
+}
+function declaredExtras(project) {
+    const poetryExtras = Object.keys(table(poetryTable(project).extras) ?? {});
+    const pepExtras = Object.keys(table(table(project.pyproject.project)?.['optional-dependencies']) ?? {});
+    return [...new Set([...poetryExtras, ...pepExtras])];
+}
+function declaredGroups(project) {
+    return Object.keys(table(poetryTable(project).group) ?? {});
+}
+function hasTorch(deps) {
+    if (Array.isArray(deps))
+        return deps.some((dep) => typeof dep === 'string' && /^torch\b(?![-_.\w])/i.test(dep.trim()));
+    return Object.keys(table(deps) ?? {}).some((name) => name.toLowerCase() === 'torch');
+}
+/**
+ * Checks that the selection names extras and groups the project declares and that torch
+ * is reachable through it, so a typo fails here, not after a multi-GB download.
+ */
+function checkSelection(project, selection, mode) {
+    const file = project.pyprojectPath;
+    const extras = declaredExtras(project);
+    for (const extra of selection.extras) {
+        if (!extras.includes(extra)) {
+            throw new ActionError(`Extra '${extra}' (input ${mode}-extras) is not declared in pyproject.toml: add \`${extra} = ["torch"]\` to [tool.poetry.extras], or set ${mode}-extras to one of: ${extras.join(', ') || '(none declared)'}.`, 'Undeclared extra', file);
+        }
+    }
+    const groups = declaredGroups(project);
+    for (const group of selection.groups) {
+        if (!groups.includes(group)) {
+            throw new ActionError(`Group '${group}' (input cuda-groups) is not declared in pyproject.toml: add [tool.poetry.group.${group}.dependencies] with the CUDA torch, or set cuda-groups to one of: ${groups.join(', ') || '(none declared)'}.`, 'Undeclared group', file);
+        }
+    }
+    const poetry = poetryTable(project);
+    if (mode === 'cpu') {
+        const pep = table(project.pyproject.project);
+        const optional = table(pep?.['optional-dependencies']) ?? {};
+        const reachable = hasTorch(poetry.dependencies) || hasTorch(pep?.dependencies) || selection.extras.some((extra) => hasTorch(optional[extra]));
+        if (!reachable) {
+            throw new ActionError("torch is not a main dependency: add torch to [tool.poetry.dependencies] with `source = \"pytorch-cpu\"` and the marker `extra=='cpu'`, as in the README's layout.", 'torch missing from the CPU variant', file);
+        }
+    }
+    else if (selection.groups.length > 0) {
+        const groupTables = table(poetry.group) ?? {};
+        const reachable = selection.groups.some((group) => hasTorch(table(groupTables[group])?.dependencies));
+        if (!reachable) {
+            const group = selection.groups[0];
+            throw new ActionError(`torch is not in [tool.poetry.group.${group}.dependencies]: add torch there with \`source = "pytorch-cuda"\` and the marker \`extra=='cuda'\`; without it cuda mode installs no CUDA build.`, 'torch missing from the CUDA variant', file);
+        }
+    }
+}
+/** The torch the lock pins for a variant: a CUDA-labelled one for cuda, else the CPU one. */
+function lockedTorch(project, mode) {
+    const packages = Array.isArray(project.lock.package) ? project.lock.package : [];
+    const candidates = [];
+    for (const entry of packages) {
+        const pkg = table(entry);
+        if (!pkg || String(pkg.name).toLowerCase() !== 'torch')
+            continue;
+        const version = String(pkg.version);
+        const source = table(pkg.source);
+        candidates.push({
+            version,
+            label: version.includes('+') ? version.split('+')[1] : undefined,
+            sourceName: typeof source?.reference === 'string' ? source.reference : undefined,
+            sourceUrl: typeof source?.url === 'string' ? source.url : undefined,
+        });
+    }
+    const isCuda = (torch) => /^cu\d+$/.test(torch.label ?? '') || (torch.label === undefined && !torch.sourceUrl);
+    return mode === 'cuda' ? candidates.find(isCuda) : (candidates.find((torch) => !isCuda(torch)) ?? candidates[0]);
+}
+
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./src/python.ts
+
+
+
+
+
+/** probe.py sits beside the running script: src/ under test, dist/ once bundled. */
+function probeScript() {
+    return external_node_path_.join(external_node_path_.dirname((0,external_node_url_.fileURLToPath)(import.meta.url)), 'probe.py');
+}
+const MARKER = 'SETUP_POETRY_TORCH_PROBE ';
+/** The probe's JSON line; other output (warnings torch prints) is ignored. */
+function parseProbeOutput(result) {
+    const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(MARKER));
+    if (!line)
+        return undefined;
+    try {
+        return JSON.parse(line.slice(MARKER.length));
+    }
+    catch {
+        return undefined;
+    }
+}
+function venvPython(venv, platform = process.platform) {
+    return platform === 'win32' ? external_node_path_.join(venv, 'Scripts', 'python.exe') : external_node_path_.join(venv, 'bin', 'python');
+}
+/** Runs probe.py's interpreter report; `failure` is the command's own last words when it did not answer. */
+async function probeInterpreter(run, executable) {
+    const result = await run(executable, [probeScript(), 'interpreter'], { timeoutMs: 30_000 });
+    const report = parseProbeOutput(result);
+    if (result.exitCode !== 0 || !report)
+        return { failure: (0,exec/* lastLines */.w)(result, 1) || `exit ${result.exitCode}` };
+    return { interpreter: { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix }, failure: '' };
+}
+async function describeInterpreter(run, executable) {
+    return (await probeInterpreter(run, executable)).interpreter;
+}
+/**
+ * The interpreter Poetry will build the venv from: the `python` input (a path, or a version
+ * looked up as pythonX.Y on PATH), else the python on PATH, which is what setup-python provides.
+ */
+async function resolveInterpreter(run, requested, platform = process.platform) {
+    const defaultNames = platform === 'win32' ? ['python'] : ['python3', 'python'];
+    let candidates;
+    if (requested === undefined)
+        candidates = defaultNames;
+    else if (/^\d+\.\d+(\.\d+)?$/.test(requested)) {
+        const minor = requested.split('.').slice(0, 2).join('.');
+        candidates = platform === 'win32' ? ['python'] : [`python${minor}`, ...defaultNames];
+    }
+    else {
+        if (!external_node_fs_.existsSync(requested)) {
+            throw new ActionError(`Input 'python' is ${JSON.stringify(requested)}, which is not a file: give a version such as 3.12 or the path of an interpreter.`, 'Invalid input: python');
+        }
+        candidates = [requested];
+    }
+    const failures = [];
+    for (const candidate of candidates) {
+        const { interpreter: found, failure } = await probeInterpreter(run, candidate);
+        if (!found) {
+            failures.push(`${candidate}: ${failure}`);
+            continue;
+        }
+        if (requested && /^\d/.test(requested) && !(found.version === requested || found.version.startsWith(`${requested}.`))) {
+            failures.push(`${candidate} is Python ${found.version}`);
+            continue;
+        }
+        return found;
+    }
+    const wanted = requested ? `Python ${requested}` : 'a Python interpreter';
+    throw new ActionError(`Could not find ${wanted} (${failures.join('; ')}): add actions/setup-python before this step, or set the python input to an interpreter's path.`, 'Python not found');
+}
+
 ;// CONCATENATED MODULE: ./src/poetry.ts
 
 
@@ -97623,17 +97748,6 @@ function stringify(obj, { maxDepth = 1000, numbersAsFloat = false, strictTempora
 
 
 
-/** `name = url` for each [[tool.poetry.source]] on `host` (host[:port]); empty when unreadable. */
-function sourcesOn(host, projectDir) {
-    try {
-        const data = parse(external_node_fs_.readFileSync(external_node_path_.join(projectDir, 'pyproject.toml'), 'utf8'));
-        const sources = Array.isArray(data.tool?.poetry?.source) ? data.tool.poetry.source : [];
-        return sources.filter((source) => source.url && new URL(source.url).host === host).map((source) => `${source.name} = ${source.url}`);
-    }
-    catch {
-        return [];
-    }
-}
 /** `Poetry (version 2.1.3)`, `Poetry version 1.8.5`, dev builds `2.5.0.dev0`. */
 function parsePoetryVersion(text) {
     return /version\s+(\d+\.\d+(?:\.\d+)?(?:[.\w-]*)?)/i.exec(text)?.[1]?.replace(/[)\s]+$/, '');
@@ -97843,7 +97957,7 @@ function explainPoetryFailure(result, projectDir) {
     const host = /All attempts to connect to (\S+) failed\.?/i.exec(text);
     if (host) {
         // Poetry's last lines can be boilerplate here: keep its one useful line, and name the URLs on that host.
-        const urls = sourcesOn(host[1], projectDir);
+        const urls = sourcesOnHost(projectDir, host[1]);
         const said = own.includes(host[0].replace(/\.$/, '')) ? own : `"${host[0]}"`;
         return `The package index ${host[1]} could not be reached (Poetry: ${said}${urls.length ? `; pyproject.toml sources there: ${urls.join(', ')}` : ''}). Check ${urls.length ? 'those URLs' : 'the source URLs in pyproject.toml'} and the runner's network, then re-run.`;
     }
@@ -97892,118 +98006,6 @@ async function locateVenv(run, poetry, projectDir, env, inProject, python) {
     if (existing)
         return { path: existing, createdToLocate: false };
     return { path: await createVenv(run, poetry, projectDir, env, python), createdToLocate: true };
-}
-
-;// CONCATENATED MODULE: ./src/project.ts
-
-
-
-
-function table(value) {
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
-}
-function readToml(file, fix) {
-    const name = external_node_path_.basename(file);
-    let text;
-    try {
-        text = external_node_fs_.readFileSync(file, 'utf8');
-    }
-    catch {
-        throw new ActionError(`${name} not found in ${external_node_path_.dirname(file)}: ${fix}`, `Missing ${name}`, file);
-    }
-    try {
-        return { data: parse(text), text };
-    }
-    catch (error) {
-        if (error instanceof TomlError) {
-            const first = error.message.split('\n')[0];
-            throw new ActionError(`${name} is not valid TOML at line ${error.line}, column ${error.column}: ${first}`, `Invalid ${name}`, file);
-        }
-        throw error;
-    }
-}
-/** Reads pyproject.toml and poetry.lock; both must exist, since a missing lock makes Poetry re-lock silently. */
-function loadProject(dir) {
-    const pyprojectPath = external_node_path_.join(dir, 'pyproject.toml');
-    const lockPath = external_node_path_.join(dir, 'poetry.lock');
-    const pyproject = readToml(pyprojectPath, 'set working-directory to the folder that holds your Poetry project.').data;
-    if (!table(pyproject.tool)?.poetry && !table(pyproject.project)) {
-        throw new ActionError(`${pyprojectPath} has neither [tool.poetry] nor [project]: this is not a Poetry project; set working-directory to the one that is.`, 'Not a Poetry project', pyprojectPath);
-    }
-    const lock = readToml(lockPath, 'run `poetry lock` and commit poetry.lock (the action never locks in CI: that would install unpinned versions).');
-    return { dir, pyprojectPath, lockPath, pyproject, lock: lock.data, lockText: lock.text };
-}
-function poetryTable(project) {
-    return table(table(project.pyproject.tool)?.poetry) ?? {};
-}
-function declaredExtras(project) {
-    const poetryExtras = Object.keys(table(poetryTable(project).extras) ?? {});
-    const pepExtras = Object.keys(table(table(project.pyproject.project)?.['optional-dependencies']) ?? {});
-    return [...new Set([...poetryExtras, ...pepExtras])];
-}
-function declaredGroups(project) {
-    return Object.keys(table(poetryTable(project).group) ?? {});
-}
-function hasTorch(deps) {
-    if (Array.isArray(deps))
-        return deps.some((dep) => typeof dep === 'string' && /^torch\b(?![-_.\w])/i.test(dep.trim()));
-    return Object.keys(table(deps) ?? {}).some((name) => name.toLowerCase() === 'torch');
-}
-/**
- * Checks that the selection names extras and groups the project declares and that torch
- * is reachable through it, so a typo fails here, not after a multi-GB download.
- */
-function checkSelection(project, selection, mode) {
-    const file = project.pyprojectPath;
-    const extras = declaredExtras(project);
-    for (const extra of selection.extras) {
-        if (!extras.includes(extra)) {
-            throw new ActionError(`Extra '${extra}' (input ${mode}-extras) is not declared in pyproject.toml: add \`${extra} = ["torch"]\` to [tool.poetry.extras], or set ${mode}-extras to one of: ${extras.join(', ') || '(none declared)'}.`, 'Undeclared extra', file);
-        }
-    }
-    const groups = declaredGroups(project);
-    for (const group of selection.groups) {
-        if (!groups.includes(group)) {
-            throw new ActionError(`Group '${group}' (input cuda-groups) is not declared in pyproject.toml: add [tool.poetry.group.${group}.dependencies] with the CUDA torch, or set cuda-groups to one of: ${groups.join(', ') || '(none declared)'}.`, 'Undeclared group', file);
-        }
-    }
-    const poetry = poetryTable(project);
-    if (mode === 'cpu') {
-        const pep = table(project.pyproject.project);
-        const optional = table(pep?.['optional-dependencies']) ?? {};
-        const reachable = hasTorch(poetry.dependencies) || hasTorch(pep?.dependencies) || selection.extras.some((extra) => hasTorch(optional[extra]));
-        if (!reachable) {
-            throw new ActionError("torch is not a main dependency: add torch to [tool.poetry.dependencies] with `source = \"pytorch-cpu\"` and the marker `extra=='cpu'`, as in the README's layout.", 'torch missing from the CPU variant', file);
-        }
-    }
-    else if (selection.groups.length > 0) {
-        const groupTables = table(poetry.group) ?? {};
-        const reachable = selection.groups.some((group) => hasTorch(table(groupTables[group])?.dependencies));
-        if (!reachable) {
-            const group = selection.groups[0];
-            throw new ActionError(`torch is not in [tool.poetry.group.${group}.dependencies]: add torch there with \`source = "pytorch-cuda"\` and the marker \`extra=='cuda'\`; without it cuda mode installs no CUDA build.`, 'torch missing from the CUDA variant', file);
-        }
-    }
-}
-/** The torch the lock pins for a variant: a CUDA-labelled one for cuda, else the CPU one. */
-function lockedTorch(project, mode) {
-    const packages = Array.isArray(project.lock.package) ? project.lock.package : [];
-    const candidates = [];
-    for (const entry of packages) {
-        const pkg = table(entry);
-        if (!pkg || String(pkg.name).toLowerCase() !== 'torch')
-            continue;
-        const version = String(pkg.version);
-        const source = table(pkg.source);
-        candidates.push({
-            version,
-            label: version.includes('+') ? version.split('+')[1] : undefined,
-            sourceName: typeof source?.reference === 'string' ? source.reference : undefined,
-            sourceUrl: typeof source?.url === 'string' ? source.url : undefined,
-        });
-    }
-    const isCuda = (torch) => /^cu\d+$/.test(torch.label ?? '') || (torch.label === undefined && !torch.sourceUrl);
-    return mode === 'cuda' ? candidates.find(isCuda) : (candidates.find((torch) => !isCuda(torch)) ?? candidates[0]);
 }
 
 ;// CONCATENATED MODULE: ./src/summary.ts
@@ -98682,13 +98684,12 @@ async function run() {
             record.save = { saved: false, reason: 'exact hit, nothing new to save' };
         else if (record.restore.kind === 'skipped')
             record.save = { saved: false, reason: record.restore.reason };
-        else if (record.restore.kind === 'failed' && record.restore.stalled) {
-            // Archiving first and then waiting out the same bound again would double the stall.
-            record.save = { saved: false, reason: `not tried: the cache service stalled during the restore (${record.restore.reason})` };
-            core/* warning */.$e(`The virtualenv was not saved to the cache: ${record.save.reason}.`);
-        }
         else {
-            record.save = await core/* group */.Os('Save the virtualenv', () => (0,cache/* saveVenv */.Ny)(venv, keys.primary, CACHE_TIMEOUT_MS));
+            record.save =
+                record.restore.kind === 'failed' && record.restore.stalled
+                    ? // Archiving first and then waiting out the same bound again would double the stall.
+                        { saved: false, reason: `not tried: the cache service stalled during the restore (${record.restore.reason})` }
+                    : await core/* group */.Os('Save the virtualenv', () => (0,cache/* saveVenv */.Ny)(venv, keys.primary, CACHE_TIMEOUT_MS));
             if (!record.save.saved && !record.save.expected)
                 core/* warning */.$e(`The virtualenv was not saved to the cache: ${record.save.reason}`);
         }

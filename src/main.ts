@@ -120,12 +120,12 @@ export async function run(): Promise<void> {
     if (!inputs.cache) record.save = { saved: false, reason: 'cache: false' };
     else if (record.restore.kind === 'exact') record.save = { saved: false, reason: 'exact hit, nothing new to save' };
     else if (record.restore.kind === 'skipped') record.save = { saved: false, reason: record.restore.reason };
-    else if (record.restore.kind === 'failed' && record.restore.stalled) {
-      // Archiving first and then waiting out the same bound again would double the stall.
-      record.save = { saved: false, reason: `not tried: the cache service stalled during the restore (${record.restore.reason})` };
-      core.warning(`The virtualenv was not saved to the cache: ${record.save.reason}.`);
-    } else {
-      record.save = await core.group('Save the virtualenv', () => saveVenv(venv, keys.primary, CACHE_TIMEOUT_MS));
+    else {
+      record.save =
+        record.restore.kind === 'failed' && record.restore.stalled
+          ? // Archiving first and then waiting out the same bound again would double the stall.
+            { saved: false, reason: `not tried: the cache service stalled during the restore (${record.restore.reason})` }
+          : await core.group('Save the virtualenv', () => saveVenv(venv, keys.primary, CACHE_TIMEOUT_MS));
       if (!record.save.saved && !record.save.expected) core.warning(`The virtualenv was not saved to the cache: ${record.save.reason}`);
     }
   } catch (error) {

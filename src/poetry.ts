@@ -4,22 +4,8 @@ import { ActionError } from './errors.js';
 import { lastLines, type CommandResult, type RunCommand } from './exec.js';
 import { MIN_POETRY } from './constants.js';
 import { compareVersions } from './version.js';
-import type { Selection } from './project.js';
+import { sourcesOnHost, type Selection } from './project.js';
 import { venvPython } from './python.js';
-import { parse } from 'smol-toml';
-
-/** `name = url` for each [[tool.poetry.source]] on `host` (host[:port]); empty when unreadable. */
-function sourcesOn(host: string, projectDir: string): string[] {
-  try {
-    const data = parse(fs.readFileSync(path.join(projectDir, 'pyproject.toml'), 'utf8')) as {
-      tool?: { poetry?: { source?: { name?: string; url?: string }[] } };
-    };
-    const sources = Array.isArray(data.tool?.poetry?.source) ? data.tool.poetry.source : [];
-    return sources.filter((source) => source.url && new URL(source.url).host === host).map((source) => `${source.name} = ${source.url}`);
-  } catch {
-    return [];
-  }
-}
 
 export interface Poetry {
   /** Program to run: 'poetry' from PATH or the path of the one the action installed. */
@@ -239,7 +225,7 @@ export function explainPoetryFailure(result: CommandResult, projectDir: string):
   const host = /All attempts to connect to (\S+) failed\.?/i.exec(text);
   if (host) {
     // Poetry's last lines can be boilerplate here: keep its one useful line, and name the URLs on that host.
-    const urls = sourcesOn(host[1], projectDir);
+    const urls = sourcesOnHost(projectDir, host[1]);
     const said = own.includes(host[0].replace(/\.$/, '')) ? own : `"${host[0]}"`;
     return `The package index ${host[1]} could not be reached (Poetry: ${said}${urls.length ? `; pyproject.toml sources there: ${urls.join(', ')}` : ''}). Check ${urls.length ? 'those URLs' : 'the source URLs in pyproject.toml'} and the runner's network, then re-run.`;
   }

@@ -50,6 +50,19 @@ function readToml(file: string, fix: string): { data: Table; text: string } {
   }
 }
 
+/** `name = url` for each [[tool.poetry.source]] on `host` (host[:port]), for an error message; empty when unreadable. */
+export function sourcesOnHost(dir: string, host: string): string[] {
+  try {
+    const poetry = table(table(readToml(path.join(dir, 'pyproject.toml'), '').data.tool)?.poetry);
+    const sources = Array.isArray(poetry?.source) ? poetry.source.map(table) : [];
+    return sources
+      .filter((source) => typeof source?.url === 'string' && new URL(source.url).host === host)
+      .map((source) => `${String(source?.name)} = ${String(source?.url)}`);
+  } catch {
+    return [];
+  }
+}
+
 /** Reads pyproject.toml and poetry.lock; both must exist, since a missing lock makes Poetry re-lock silently. */
 export function loadProject(dir: string): Project {
   const pyprojectPath = path.join(dir, 'pyproject.toml');
