@@ -13,12 +13,18 @@ export const Outputs = {
   cacheHit: 'cache-hit',
   cacheMatchedKey: 'cache-matched-key',
   cacheKey: 'cache-key',
+  restoredFrom: 'restored-from',
   venvPath: 'venv-path',
   pythonPath: 'python-path',
   torchVersion: 'torch-version',
   torchCudaVersion: 'torch-cuda-version',
   cudaAvailable: 'cuda-available',
   deviceCount: 'device-count',
+} as const;
+
+/** saveState names: what the main step hands the post step. */
+export const States = {
+  savePlan: 'save-plan',
 } as const;
 
 /** Oldest Poetry whose sync semantics the action knows (1.8: `install --sync`). */

@@ -15,6 +15,8 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** Copy output to the log as it arrives (long steps such as `poetry sync`). */
   stream?: boolean;
+  /** Where streamed output goes instead of the log (the cache worker's relay rewrites annotations). */
+  echo?: (chunk: string) => void;
 }
 
 /** The one way this action starts a program: argv array, no shell, bounded in time. */
@@ -46,13 +48,14 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
           killTree(child.pid);
         }, options.timeoutMs)
       : undefined;
+    const echo = options.echo ?? ((chunk: string) => process.stdout.write(chunk));
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
-      if (options.stream) process.stdout.write(chunk);
+      if (options.stream) echo(chunk);
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
-      if (options.stream) process.stdout.write(chunk);
+      if (options.stream) echo(chunk);
     });
     child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
     child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut }));

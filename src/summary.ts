@@ -1,7 +1,8 @@
 import * as core from '@actions/core';
 import { Outputs } from './constants.js';
 import type { Detection } from './detect.js';
-import type { RestoreOutcome, SaveOutcome } from './cache.js';
+import type { RestoreOutcome } from './cache/restore.js';
+import type { SaveOutcome } from './cache/save.js';
 import type { ProbeReport } from './verify.js';
 
 /** Everything the step learned, filled in stage by stage; outputs and the summary are written from it, even on failure. */
@@ -38,6 +39,7 @@ export function writeOutputs(record: RunRecord): void {
   set(Outputs.driverVersion, detection?.driverVersion);
   set(Outputs.cudaDriverVersion, record.cudaDriverVersion);
   set(Outputs.cacheHit, restore?.kind === 'exact');
+  set(Outputs.restoredFrom, restore?.kind === 'exact' || restore?.kind === 'partial' ? (restore.from === 'local' ? 'none' : restore.from) : 'none');
   set(Outputs.cacheMatchedKey, restore && 'matchedKey' in restore ? restore.matchedKey : undefined);
   set(Outputs.cacheKey, record.cacheKey);
   set(Outputs.venvPath, record.venvPath);
@@ -56,9 +58,11 @@ function describeRestore(restore: RestoreOutcome | undefined): string {
   if (!restore) return 'not reached';
   switch (restore.kind) {
     case 'exact':
-      return `exact hit in ${seconds(restore.durationMs)}`;
+      return restore.from === 'local' ? 'exact hit: the existing venv holds this key' : `exact hit from the ${restore.from} in ${seconds(restore.durationMs)}`;
     case 'partial':
-      return `partial hit (\`${restore.matchedKey}\`) in ${seconds(restore.durationMs)}`;
+      return `partial hit from the ${restore.from} (\`${restore.matchedKey}\`) in ${seconds(restore.durationMs)}`;
+    case 'existing':
+      return `kept the existing venv, synced in place: ${restore.reason}`;
     case 'miss':
       return 'miss';
     case 'skipped':

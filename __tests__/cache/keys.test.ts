@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cacheKeys, runnerFingerprint } from '../src/cache.js';
+import { cacheKeys, runnerFingerprint } from '../../src/cache/keys.js';
 
 const interpreter = { version: '3.11.7', executable: '/usr/bin/python3', realpath: '/opt/py/3.11.7/bin/python3.11', basePrefix: '/opt/py/3.11.7' };
 const base = {

@@ -1,0 +1,151 @@
+import * as fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { CacheKeys } from './keys.js';
+import { readVenvKey } from './snapshot.js';
+import { findExact, findPartial, restoreEntry, type Store, type StoreEntry } from './store.js';
+import { cachePath, restoreRequest, runWorker, type WorkerRun } from './worker.js';
+
+/**
+ * One restore over both places a venv can come from, in the order issue 12 sets: store exact,
+ * cache exact, store partial, cache partial, cold. An existing venv comes first: the one that
+ * carries the primary key is an exact local hit; an exact hit elsewhere replaces it; otherwise
+ * it stays and is synced in place.
+ */
+
+export type RestoreSource = 'local' | 'store' | 'cache';
+
+export type RestoreOutcome =
+  | { kind: 'exact' | 'partial'; from: RestoreSource; matchedKey: string; durationMs: number }
+  | { kind: 'miss'; durationMs: number }
+  /** An existing venv without the primary key, and no exact hit to replace it: synced in place. */
+  | { kind: 'existing'; reason: string; durationMs: number }
+  | { kind: 'skipped'; reason: string }
+  /** stalled: the service did not answer within the bound, so a save would most likely hang as long. */
+  | { kind: 'failed'; reason: string; durationMs: number; stalled?: boolean };
+
+export interface RestoreContext {
+  venv: string;
+  workspace: string;
+  keys: CacheKeys;
+  /** Undefined when the store is off. */
+  store?: Store;
+  /** Why the GitHub cache is not used, or undefined when it is. */
+  cacheOff?: string;
+  cacheTimeoutMs: number;
+  /** Why a venv cannot be used with this interpreter (venv.ts's venvProblem). */
+  venvProblem: (venv: string) => Promise<string | undefined>;
+  /** Removes the venv the action manages (venv.ts's discardVenv). */
+  discard: (venv: string, createdByRestore: boolean) => void;
+  info: (text: string) => void;
+  warning: (text: string) => void;
+  worker?: Partial<WorkerRun>;
+}
+
+type Hit = Extract<RestoreOutcome, { kind: 'exact' | 'partial' }>;
+type Attempt = Hit | Extract<RestoreOutcome, { kind: 'failed' }> | undefined;
+
+export async function restoreVenv(ctx: RestoreContext): Promise<RestoreOutcome> {
+  const started = Date.now();
+  const elapsed = (): number => Date.now() - started;
+  if (!ctx.store && ctx.cacheOff && !fs.existsSync(ctx.venv)) return { kind: 'skipped', reason: ctx.cacheOff };
+
+  if (fs.existsSync(ctx.venv)) {
+    const problem = await ctx.venvProblem(ctx.venv);
+    if (!problem) return await overExisting(ctx, started);
+    ctx.info(`Existing ${ctx.venv} is unusable (${problem}); replacing it.`);
+    ctx.discard(ctx.venv, false);
+  }
+
+  let failure: Extract<RestoreOutcome, { kind: 'failed' }> | undefined;
+  const steps: Array<() => Promise<Attempt>> = [
+    async () => fromStore(ctx, 'exact', started),
+    // Without a store, one request asks for the exact key and then the prefix.
+    async () => fromCache(ctx, ctx.store ? [] : [ctx.keys.restorePrefix], started),
+    async () => fromStore(ctx, 'partial', started),
+    async () => (ctx.store && !failure ? fromCache(ctx, [ctx.keys.restorePrefix], started, true) : undefined),
+  ];
+  for (const step of steps) {
+    const attempt = await step();
+    if (attempt?.kind === 'failed') {
+      failure ??= attempt;
+      continue;
+    }
+    if (!attempt) continue;
+    const problem = await ctx.venvProblem(ctx.venv);
+    if (!problem) return attempt;
+    ctx.warning(`The venv restored from the ${attempt.from} cannot be used (${problem}); deleting it and syncing cold.`);
+    ctx.discard(ctx.venv, true);
+    return { kind: 'miss', durationMs: elapsed() };
+  }
+  if (failure) return { ...failure, durationMs: elapsed() };
+  ctx.info(`No venv for ${ctx.keys.primary} or ${ctx.keys.restorePrefix}* in ${ctx.store ? 'the store or ' : ''}the cache.`);
+  return { kind: 'miss', durationMs: elapsed() };
+}
+
+async function fromStore(ctx: RestoreContext, kind: 'exact' | 'partial', started: number): Promise<Attempt> {
+  if (!ctx.store) return undefined;
+  const entry: StoreEntry | undefined =
+    kind === 'exact' ? findExact(ctx.store, ctx.keys.primary, ctx.venv) : findPartial(ctx.store, ctx.keys.restorePrefix, ctx.venv);
+  if (!entry) return undefined;
+  const linked = restoreEntry(ctx.store, entry, ctx.venv);
+  if (!linked.ok) {
+    ctx.warning(`Venv store: ${linked.reason}.`);
+    return undefined;
+  }
+  const { files, copied } = linked.stats;
+  ctx.info(`Linked ${ctx.venv} from the venv store (${entry.key}, ${kind}): ${files} files${copied ? `, ${copied} copied across filesystems` : ''}.`);
+  return { kind, from: 'store', matchedKey: entry.key, durationMs: Date.now() - started };
+}
+
+async function fromCache(ctx: RestoreContext, restoreKeys: string[], started: number, partialOnly = false): Promise<Attempt> {
+  if (ctx.cacheOff) return undefined;
+  // Partial only: the prefix, which no entry carries as its key, stands in for the primary key.
+  const primary = partialOnly ? ctx.keys.restorePrefix : ctx.keys.primary;
+  const request = restoreRequest(cachePath(ctx.workspace, ctx.venv), primary, restoreKeys, ctx.cacheTimeoutMs);
+  const result = await runWorker(request, { workspace: ctx.workspace, timeoutMs: ctx.cacheTimeoutMs, ...ctx.worker });
+  const durationMs = Date.now() - started;
+  if (result.error) {
+    ctx.warning(`Cache restore failed, continuing without it: ${result.error}`);
+    ctx.discard(ctx.venv, true); // whatever a broken extraction left behind
+    return { kind: 'failed', reason: result.error, durationMs, stalled: result.timedOut };
+  }
+  if (!result.matchedKey) return undefined;
+  ctx.info(`Restored ${ctx.venv} from the cache entry ${result.matchedKey}.`);
+  return { kind: result.matchedKey === ctx.keys.primary ? 'exact' : 'partial', from: 'cache', matchedKey: result.matchedKey, durationMs };
+}
+
+/** An existing, working venv: keep it unless it carries the primary key's twin elsewhere. */
+async function overExisting(ctx: RestoreContext, started: number): Promise<RestoreOutcome> {
+  const durationMs = (): number => Date.now() - started;
+  const carried = readVenvKey(ctx.venv);
+  if (carried === ctx.keys.primary) {
+    ctx.info(`${ctx.venv} already holds the venv verified for ${ctx.keys.primary}.`);
+    return { kind: 'exact', from: 'local', matchedKey: carried, durationMs: durationMs() };
+  }
+  const hasStoreExact = ctx.store && findExact(ctx.store, ctx.keys.primary, ctx.venv);
+  const hasCacheExact =
+    !hasStoreExact &&
+    !ctx.cacheOff &&
+    (
+      await runWorker(restoreRequest(cachePath(ctx.workspace, ctx.venv), ctx.keys.primary, [], ctx.cacheTimeoutMs, true), {
+        workspace: ctx.workspace,
+        timeoutMs: ctx.cacheTimeoutMs,
+        ...ctx.worker,
+      })
+    ).matchedKey === ctx.keys.primary;
+  if (hasStoreExact || hasCacheExact) {
+    // Set aside, not deleted, until the replacement is in place and works.
+    const aside = `${ctx.venv}.setup-poetry-torch-previous-${randomBytes(4).toString('hex')}`;
+    fs.renameSync(ctx.venv, aside);
+    const attempt = hasStoreExact ? await fromStore(ctx, 'exact', started) : await fromCache(ctx, [], started);
+    if (attempt?.kind === 'exact' && !(await ctx.venvProblem(ctx.venv))) {
+      fs.rmSync(aside, { recursive: true, force: true });
+      return attempt;
+    }
+    fs.rmSync(ctx.venv, { recursive: true, force: true });
+    fs.renameSync(aside, ctx.venv);
+  }
+  const reason = carried ? `${ctx.venv} holds the venv verified for ${carried}` : `${ctx.venv} already existed`;
+  ctx.info(`${reason}; syncing it in place.`);
+  return { kind: 'existing', reason, durationMs: durationMs() };
+}

@@ -1,0 +1,127 @@
+import * as core from '@actions/core';
+import { States } from '../constants.js';
+import type { RestoreOutcome } from './restore.js';
+import { dropSnapshot, snapshotChange, type Snapshot } from './snapshot.js';
+import { publishEntry, type Store } from './store.js';
+import { cacheMode, cachePath, runWorker, saveRequest, type WorkerRun } from './worker.js';
+
+/** expected: nothing went wrong, this job just may not or need not write (no warning). */
+export type SaveOutcome = { saved: true; durationMs: number } | { saved: false; reason: string; expected?: boolean };
+
+/** Where a verified venv goes: true, or why not. */
+export interface SaveDecision {
+  store: true | string;
+  cache: true | string;
+}
+
+/** The save policy, pure: what the post step will save, from what the restore found. */
+export function decideSave(facts: { verified: boolean; restore: RestoreOutcome | undefined; storeOff?: string; cacheOff?: string; cacheMode: string }): SaveDecision {
+  if (!facts.verified || !facts.restore) return { store: 'verification failed', cache: 'verification failed' };
+  const restore = facts.restore;
+  const exactFrom = restore.kind === 'exact' ? restore.from : undefined;
+  const store = facts.storeOff ?? (exactFrom === 'store' ? 'restored from the store' : true);
+  let cache: true | string = true;
+  if (facts.cacheOff) cache = facts.cacheOff;
+  else if (facts.cacheMode === 'read' || facts.cacheMode === 'none') cache = `ACTIONS_CACHE_MODE is '${facts.cacheMode}': this job may restore but not write the cache`;
+  else if (exactFrom) cache = `exact hit (${exactFrom === 'local' ? 'the existing venv' : `from the ${exactFrom}`}), nothing new to save`;
+  else if (restore.kind === 'failed' && restore.stalled)
+    // Archiving first and then waiting out the same bound again would double the stall.
+    cache = `not tried: the cache service stalled during the restore (${restore.reason})`;
+  return { store, cache };
+}
+
+/** What the main step hands the post step (through saveState). */
+export interface SavePlan {
+  key: string;
+  venv: string;
+  workspace: string;
+  snapshot: Pick<Snapshot, 'root' | 'venv' | 'workspace'>;
+  store?: Store;
+  cache: boolean;
+  cacheTimeoutMs: number;
+}
+
+export interface SaveReport {
+  store?: SaveOutcome;
+  cache?: SaveOutcome;
+}
+
+/**
+ * The post step: saves the snapshot taken right after verification, so what later steps did to
+ * the venv is never saved. A failed save is a warning, never a failed job.
+ */
+export async function saveSnapshot(
+  plan: SavePlan,
+  log: { info: (text: string) => void; warning: (text: string) => void },
+  worker: Partial<WorkerRun> = {},
+): Promise<SaveReport> {
+  const report: SaveReport = {};
+  try {
+    const change = snapshotChange(plan.snapshot);
+    if (change) {
+      const reason = `the venv was changed in place after verification (${change}), so the snapshot no longer holds what was verified`;
+      log.warning(`The virtualenv was not saved: ${reason}.`);
+      return { store: { saved: false, reason }, cache: { saved: false, reason } };
+    }
+    if (plan.store) {
+      const started = Date.now();
+      const published = publishEntry(plan.store, plan.snapshot.venv, plan.key, plan.venv);
+      if (published.published) {
+        log.info(`Published to the venv store: ${published.dir}.`);
+        if (published.evicted.length) log.info(`Evicted from the venv store (least recently used): ${published.evicted.join(', ')}.`);
+        report.store = { saved: true, durationMs: Date.now() - started };
+      } else {
+        log.info(`Not published to the venv store: ${published.reason}.`);
+        report.store = { saved: false, reason: published.reason, expected: !published.reason.includes('could not') };
+        if (!report.store.expected) log.warning(`The virtualenv was not published to the venv store: ${published.reason}`);
+      }
+    }
+    if (plan.cache) report.cache = await saveToCache(plan, log, worker);
+  } finally {
+    dropSnapshot(plan.snapshot);
+  }
+  return report;
+}
+
+async function saveToCache(plan: SavePlan, log: { info: (text: string) => void; warning: (text: string) => void }, worker: Partial<WorkerRun>): Promise<SaveOutcome> {
+  const mode = cacheMode();
+  if (mode === 'read' || mode === 'none') {
+    const reason = `ACTIONS_CACHE_MODE is '${mode}': this job may restore but not write the cache`;
+    log.info(`Not saved: ${reason}.`);
+    return { saved: false, reason, expected: true };
+  }
+  const started = Date.now();
+  // The snapshot's workspace sees the snapshot at the venv's own relative path: same archive, same version.
+  const result = await runWorker(saveRequest(cachePath(plan.workspace, plan.venv), plan.key), {
+    workspace: plan.snapshot.workspace,
+    timeoutMs: plan.cacheTimeoutMs,
+    ...worker,
+  });
+  let outcome: SaveOutcome;
+  if (result.error) outcome = { saved: false, reason: result.error };
+  else if (result.exists) {
+    const reason = 'an entry with this key already exists (a job with the same key saved it first)';
+    log.info(`Not saved: ${reason}.`);
+    outcome = { saved: false, reason, expected: true };
+  } else if (result.cacheId === undefined || result.cacheId === -1) {
+    // -1: the library already logged why (service refused, upload failed, another job is saving it now).
+    outcome = { saved: false, reason: 'the cache service did not accept the entry (see the log above)' };
+  } else outcome = { saved: true, durationMs: Date.now() - started };
+  if (!outcome.saved && !outcome.expected) log.warning(`The virtualenv was not saved to the cache: ${outcome.reason}`);
+  else if (outcome.saved) log.info(`Saved the virtualenv to the cache as ${plan.key}.`);
+  return outcome;
+}
+
+/** The post step's whole job: save what the main step planned, if it planned anything. */
+export async function postMain(): Promise<void> {
+  const raw = core.getState(States.savePlan);
+  if (!raw) {
+    core.info('Nothing to save: the main step verified no new venv, or stopped before verification.');
+    return;
+  }
+  try {
+    await core.group('Save the virtualenv', () => saveSnapshot(JSON.parse(raw) as SavePlan, { info: core.info, warning: core.warning }));
+  } catch (error) {
+    core.warning(`The virtualenv was not saved: ${(error as Error).message}`);
+  }
+}

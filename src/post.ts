@@ -1,0 +1,4 @@
+import { postMain } from './cache/save.js';
+
+await postMain();
+process.exit();
