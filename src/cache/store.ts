@@ -134,6 +134,7 @@ function takeLease(entry: StoreEntry): () => void {
  * is discarded, never served; one evicted while this job links it leaves no half venv behind.
  */
 export function restoreEntry(store: Store, entry: StoreEntry, venv: string): StoreRestore {
+  if (fs.existsSync(venv)) return { ok: false, reason: `${venv} already exists` };
   let release: (() => void) | undefined;
   try {
     release = takeLease(entry);
@@ -142,6 +143,7 @@ export function restoreEntry(store: Store, entry: StoreEntry, venv: string): Sto
       discardEntry(store, entry.dir);
       return { ok: false, reason: `the store entry changed after it was published (${change}); it was discarded` };
     }
+    fs.mkdirSync(path.dirname(venv), { recursive: true });
     const stats = linkTree(path.join(entry.dir, 'venv'), venv);
     touch(path.join(entry.dir, 'used'));
     return { ok: true, entry, stats };
