@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { getCacheVersion } from '../node_modules/@actions/cache/lib/internal/cacheUtils.js';
 import { CompressionMethod } from '../node_modules/@actions/cache/lib/internal/constants.js';
-import type { CacheKeys, RunnerFingerprint } from '../src/cache.js';
+import type { CacheKeys, RunnerFingerprint } from '../src/cache/keys.js';
 import { nvidiaSmiCandidatesFor, type Detection } from '../src/detect.js';
 import { ActionError } from '../src/errors.js';
 import type { CommandResult, RunCommand } from '../src/exec.js';
@@ -19,10 +19,11 @@ import { resolveInterpreter, venvPython, type Interpreter } from '../src/python.
 import { venvProblem } from '../src/venv.js';
 
 // Only the worker test below needs the library itself; the key functions never touch it.
-const restoreCache = jest.fn(async (_paths: string[], _primaryKey: string, _restoreKeys?: string[]): Promise<string | undefined> => undefined);
+const restoreCache = jest.fn(async (_paths: string[], _primaryKey: string, _restoreKeys?: string[], _options?: object): Promise<string | undefined> => undefined);
 const saveCache = jest.fn(async (_paths: string[], _key: string): Promise<number> => 7);
 jest.unstable_mockModule('@actions/cache', () => ({ restoreCache, saveCache, isFeatureAvailable: () => true }));
-const { cacheKeys, cacheWorkerMain, runnerFingerprint } = await import('../src/cache.js');
+const { cacheKeys, runnerFingerprint } = await import('../src/cache/keys.js');
+const { restoreRequest, saveRequest, workerMain } = await import('../src/cache/worker.js');
 
 const tempDirs: string[] = [];
 function tempDir(prefix: string): string {
@@ -234,17 +235,13 @@ describe("the cache library's version on Windows", () => {
   });
 
   it.each([
-    ['restore', { op: 'restore', venv: venv[0], keys: { primary: 'setup-poetry-torch-v1-x', restorePrefix: 'setup-poetry-torch-v1-' } }],
-    ['save', { op: 'save', venv: venv[0], key: 'setup-poetry-torch-v1-x' }],
+    ['restore', restoreRequest(venv[0], 'setup-poetry-torch-v1-x', ['setup-poetry-torch-v1-'], 60_000)],
+    ['save', saveRequest(venv[0], 'setup-poetry-torch-v1-x')],
   ])('the %s worker leaves enableCrossOsArchive at its default (false)', async (op, request) => {
     // Windows venvs must stay Windows-only: the library's own wall backs up the OS in our key.
-    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    try {
-      await cacheWorkerMain({ SETUP_POETRY_TORCH_CACHE_WORKER: JSON.stringify(request) });
-    } finally {
-      write.mockRestore();
-    }
-    if (op === 'restore') expect(restoreCache).toHaveBeenLastCalledWith(venv, 'setup-poetry-torch-v1-x', ['setup-poetry-torch-v1-']);
+    await workerMain({ SETUP_POETRY_TORCH_CACHE_WORKER: JSON.stringify(request) }, () => {});
+    // No fifth argument (enableCrossOsArchive) to either call.
+    if (op === 'restore') expect(restoreCache).toHaveBeenLastCalledWith(venv, 'setup-poetry-torch-v1-x', ['setup-poetry-torch-v1-'], expect.objectContaining({ lookupOnly: false }));
     else expect(saveCache).toHaveBeenLastCalledWith(venv, 'setup-poetry-torch-v1-x');
   });
 });
