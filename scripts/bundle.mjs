@@ -1,10 +1,10 @@
-// Builds dist/: one ncc bundle per entry (the step, its post step, the cache worker) plus the probe it runs inside the venv.
+// Builds dist/: one ncc bundle per entry (the main and post steps, the cache worker) plus the probe it runs inside the venv.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const ENTRIES = { index: 'src/index.ts', post: 'src/post.ts', 'cache-worker': 'src/cache-worker.ts' };
+const ENTRIES = { index: 'src/index.ts', 'cache-worker': 'src/cache-worker.ts' };
 rmSync(`${root}dist`, { recursive: true, force: true });
 for (const [name, source] of Object.entries(ENTRIES)) {
   // ncc names its output index.js; each entry builds into its own folder first.

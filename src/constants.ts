@@ -24,6 +24,8 @@ export const Outputs = {
 
 /** saveState names: what the main step hands the post step. */
 export const States = {
+  /** Set by the main step: the runner runs the same bundle as the post step, which finds it. */
+  isPost: 'is-post',
   savePlan: 'save-plan',
 } as const;
 

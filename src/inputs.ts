@@ -19,6 +19,9 @@ export interface Inputs {
   poetryVersion: string;
   cache: boolean;
   cacheSuffix: string;
+  /** Raw; src/cache/config.ts checks them against the runner's env. */
+  venvStore: string;
+  venvStoreMaxSize: string;
 }
 
 /** Reads one input the way the runner passes it (INPUT_<NAME>, spaces to _, upper-case). */
@@ -115,5 +118,7 @@ export function loadInputs(get: GetInput = envInput, context: InputContext = { w
     poetryVersion,
     cache: cache === 'true',
     cacheSuffix,
+    venvStore: get('venv-store'),
+    venvStoreMaxSize: get('venv-store-max-size'),
   };
 }

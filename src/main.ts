@@ -2,14 +2,15 @@ import * as core from '@actions/core';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cacheKeys, cacheUnavailableReason, restoreVenv, runnerFingerprint, saveVenv, type RestoreOutcome } from './cache.js';
+import { cacheKeys, runnerFingerprint } from './cache/keys.js';
+import { places as findPlaces, planSave, restoreStage } from './cache/stage.js';
 import { detectGpu, defaultDetectDeps, type Detection } from './detect.js';
 import { ActionError } from './errors.js';
 import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';
 import { createVenv, locatePoetry, locateVenv, poetryEnvironment, syncCommand, syncProject, wantsInProjectVenv } from './poetry.js';
 import { checkSelection, loadProject, type Selection } from './project.js';
-import { resolveInterpreter, venvPython, type Interpreter } from './python.js';
+import { resolveInterpreter, venvPython } from './python.js';
 import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
 import { assertVirtualenv, discardVenv, venvProblem } from './venv.js';
@@ -72,13 +73,26 @@ export async function run(): Promise<void> {
       suffix: inputs.cacheSuffix,
     });
     record.cacheKey = keys.primary;
-    record.restore = await core.group('Restore the virtualenv', () => restore(inputs, venv, keys, interpreter, record));
+    const workspace = path.resolve(process.env.GITHUB_WORKSPACE || process.cwd());
+    const places = findPlaces(inputs);
+    const restored = await core.group('Restore the virtualenv', () =>
+      restoreStage({
+        places,
+        venv,
+        workspace,
+        keys,
+        cacheTimeoutMs: CACHE_TIMEOUT_MS,
+        venvProblem: (candidate) => venvProblem(runCommand, candidate, interpreter),
+        discard: discardVenv,
+      }),
+    );
+    record.restore = restored;
 
     // Sync
     const args = syncCommand(poetry, selection, inputs.syncArgs);
     record.syncCommand = `poetry ${args.join(' ')}`;
-    if (record.restore.kind === 'exact') {
-      record.syncSkipped = 'exact cache hit: the venv was saved from this lock, selection and interpreter after it passed verification';
+    if (restored.kind === 'exact') {
+      record.syncSkipped = `exact hit (${restored.from === 'local' ? 'the existing venv' : restored.from}): the venv was verified for this lock, selection and interpreter`;
       core.info(`Sync skipped: ${record.syncSkipped}.`);
     } else {
       await core.group(`Sync: ${record.syncCommand}`, async () => {
@@ -116,18 +130,10 @@ export async function run(): Promise<void> {
       throw new ActionError(problems.join(' | '), 'torch verification failed', project.pyprojectPath);
     }
 
-    // Save
-    if (!inputs.cache) record.save = { saved: false, reason: 'cache: false' };
-    else if (record.restore.kind === 'exact') record.save = { saved: false, reason: 'exact hit, nothing new to save' };
-    else if (record.restore.kind === 'skipped') record.save = { saved: false, reason: record.restore.reason };
-    else {
-      record.save =
-        record.restore.kind === 'failed' && record.restore.stalled
-          ? // Archiving first and then waiting out the same bound again would double the stall.
-            { saved: false, reason: `not tried: the cache service stalled during the restore (${record.restore.reason})` }
-          : await core.group('Save the virtualenv', () => saveVenv(venv, keys.primary, CACHE_TIMEOUT_MS));
-      if (!record.save.saved && !record.save.expected) core.warning(`The virtualenv was not saved to the cache: ${record.save.reason}`);
-    }
+    // Save: the post step saves a snapshot of what was just verified.
+    const save = planSave({ places, restore: restored, venv, workspace, key: keys.primary, cacheTimeoutMs: CACHE_TIMEOUT_MS });
+    record.save = save.cache;
+    record.storeSave = save.store;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     record.failure = message;
@@ -149,45 +155,4 @@ export function chooseMode(inputs: Inputs, detection: Detection): { mode: 'cpu' 
   return detection.cudaUsable
     ? { mode: 'cuda', reason: `auto: ${detection.reason}` }
     : { mode: 'cpu', reason: `auto: no usable NVIDIA GPU (${detection.diagnosis ?? detection.reason})` };
-}
-
-async function restore(
-  inputs: Inputs,
-  venv: string,
-  keys: { primary: string; restorePrefix: string },
-  interpreter: Interpreter,
-  record: RunRecord,
-): Promise<RestoreOutcome> {
-  if (!inputs.cache) return { kind: 'skipped', reason: 'cache: false' };
-  const unavailable = cacheUnavailableReason();
-  if (unavailable) {
-    core.notice(`Cache skipped: ${unavailable}.`);
-    return { kind: 'skipped', reason: unavailable };
-  }
-  if (fs.existsSync(venv)) {
-    // A persistent workspace (self-hosted runner) already has one: sync brings it up to date.
-    const problem = await venvProblem(runCommand, venv, interpreter);
-    if (!problem) {
-      core.info(`${venv} already exists and works with this interpreter; restoring over it is skipped.`);
-      return { kind: 'skipped', reason: `${venv} already existed` };
-    }
-    core.info(`Existing ${venv} is unusable (${problem}); replacing it.`);
-    discardVenv(venv, false);
-  }
-  const outcome = await restoreVenv(venv, keys, CACHE_TIMEOUT_MS);
-  if (outcome.kind === 'failed' || outcome.kind === 'miss') {
-    if (outcome.kind === 'failed') core.warning(`Cache restore failed, continuing with a cold sync: ${outcome.reason}`);
-    discardVenv(venv, true); // whatever a broken extraction left behind
-    if (outcome.kind === 'miss') core.info(`No cache entry for ${keys.primary} or ${keys.restorePrefix}*.`);
-    return outcome;
-  }
-  core.info(`Restored ${venv} from ${outcome.matchedKey} (${outcome.kind}).`);
-  const problem = await venvProblem(runCommand, venv, interpreter);
-  if (problem) {
-    record.venvDiscarded = problem;
-    core.warning(`The restored virtualenv cannot be used (${problem}); deleting it and syncing cold.`);
-    discardVenv(venv, true);
-    return { kind: 'miss', durationMs: outcome.durationMs };
-  }
-  return outcome;
 }

@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import { Outputs } from './constants.js';
 import type { Detection } from './detect.js';
 import type { RestoreOutcome } from './cache/restore.js';
-import type { SaveOutcome } from './cache/save.js';
+import { describeSave, type SaveOutcome } from './cache/save.js';
 import type { ProbeReport } from './verify.js';
 
 /** Everything the step learned, filled in stage by stage; outputs and the summary are written from it, even on failure. */
@@ -25,6 +25,7 @@ export interface RunRecord {
   probe?: ProbeReport;
   problems?: string[];
   save?: SaveOutcome;
+  storeSave?: SaveOutcome;
   failure?: string;
 }
 
@@ -108,7 +109,8 @@ export function summaryMarkdown(record: RunRecord): string {
       rows.push([`GPU ${device.index}`, `${device.name ?? '?'}, sm ${device.capability ?? '?'}, ${device.memory_mib ?? '?'} MiB, ${op}`]);
     }
   }
-  if (record.save) rows.push(['Cache save', record.save.saved ? `saved in ${seconds(record.save.durationMs)}` : `not saved: ${record.save.reason}`]);
+  if (record.storeSave) rows.push(['Venv store', describeSave(record.storeSave)]);
+  if (record.save) rows.push(['Cache save', describeSave(record.save)]);
   const verdict = record.failure ? `❌ ${record.failure}` : '✅ verified';
   const table = ['| | |', '|---|---|', ...rows.map(([name, value]) => `| ${escape(name)} | ${escape(value)} |`)].join('\n');
   return `### setup-poetry-torch\n\n${verdict}\n\n${table}\n`;

@@ -245,3 +245,63 @@ export function applyExportedEnv(baseEnv, results) {
   env[pathKey] = [...prepend.reverse(), ...existing].join(PATH_DELIMITER);
   return env;
 }
+
+/** `runs.post` and `runs.post-if` of an action.yml (the two plain scalars this harness needs). */
+export async function readPostStep(actionDir) {
+  const text = await readFile(join(actionDir, 'action.yml'), 'utf8');
+  const runs = text.slice(text.search(/^runs:/m));
+  const field = (name) => new RegExp(`^\\s+${name}:\\s*['"]?([^'"\\n]+?)['"]?\\s*$`, 'm').exec(runs)?.[1];
+  const post = field('post');
+  return post ? { entry: join(actionDir, post), postIf: field('post-if') ?? 'always()' } : undefined;
+}
+
+/** The runner's status functions over one job status ('success' | 'failure' | 'cancelled'). */
+export function evaluatePostIf(condition, jobStatus) {
+  const known = { 'success()': jobStatus === 'success', 'failure()': jobStatus === 'failure', 'always()': true, 'cancelled()': jobStatus === 'cancelled' };
+  if (!(condition in known)) throw new Error(`post-if ${JSON.stringify(condition)}: the harness knows only ${Object.keys(known).join(', ')}`);
+  return known[condition];
+}
+
+/**
+ * One job as the runner runs it: the main step, then `laterSteps` (the workflow's next steps,
+ * an async callback given the main step's result and the job's env), then the post step with the
+ * main step's saved state as STATE_* variables, if post-if allows it. RUNNER_TEMP and the tool
+ * cache live for the whole job. The result is the main step's, with `post` (the post step's
+ * result, or { skipped: true }) and the job's summary, annotations and log, main then post.
+ */
+export async function runJob({ laterSteps, jobStatus, ...options }) {
+  const ownTemp = !options.runnerTemp;
+  const runnerTemp = options.runnerTemp ?? (await mkdtemp(join(tmpdir(), 'runner-temp-')));
+  const ownToolCache = !options.toolCache;
+  const toolCache = options.toolCache ?? (await mkdtemp(join(tmpdir(), 'runner-tools-')));
+  try {
+    const main = await runAction({ ...options, runnerTemp, toolCache });
+    let status = jobStatus ?? (main.exitCode === 0 ? 'success' : 'failure');
+    if (laterSteps && status === 'success') {
+      try {
+        await laterSteps(main, applyExportedEnv(options.env ?? {}, main));
+      } catch (error) {
+        main.laterStepsError = error;
+        status = 'failure';
+      }
+    }
+    const step = options.actionDir ? await readPostStep(options.actionDir) : undefined;
+    const post =
+      step && evaluatePostIf(step.postIf, status)
+        ? await runAction({ ...options, entry: step.entry, runnerTemp, toolCache, state: main.state, env: applyExportedEnv(options.env ?? {}, main) })
+        : { skipped: true };
+    const both = post.skipped ? [main] : [main, post];
+    return {
+      ...main,
+      main,
+      post,
+      summary: both.map((r) => r.summary).join(''),
+      annotations: both.flatMap((r) => r.annotations),
+      log: both.map((r) => r.log).join('\n'),
+      stdout: both.map((r) => r.stdout).join('\n'),
+    };
+  } finally {
+    if (ownTemp) await rm(runnerTemp, { recursive: true, force: true });
+    if (ownToolCache) await rm(toolCache, { recursive: true, force: true });
+  }
+}

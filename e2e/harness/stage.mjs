@@ -8,7 +8,7 @@ import { startCacheServer } from './cache-server.mjs';
 import { startPackageIndex } from './package-index.mjs';
 import { ensurePoetry, poetryEnv } from './poetry.mjs';
 import { makeSeedProject } from './project.mjs';
-import { runAction } from './runner.mjs';
+import { runAction, runJob } from './runner.mjs';
 import { DEFAULT_CACHE_ROOT, REPO_ROOT, buildFakeCudaTorchWheel, ensureWheels } from './wheels.mjs';
 
 export { REPO_ROOT };
@@ -47,9 +47,13 @@ export async function startStage({ cacheRoot = DEFAULT_CACHE_ROOT, poetryCacheDi
       await fs.rm(path.join(dir, '.venv'), { recursive: true, force: true });
       return dir;
     },
-    /** Runs the bundled action as a runner step in `workspace`. */
-    run(workspace, inputs = {}, { env = {}, useCache = true, ...options } = {}) {
-      return runAction({
+    /**
+     * Runs the bundled action in `workspace` as a job of one step: the main step, then its post
+     * step (the save) as the runner does. `post: false` runs the main step alone; `laterSteps`
+     * runs between them (see runJob).
+     */
+    run(workspace, inputs = {}, { env = {}, useCache = true, post = true, ...options } = {}) {
+      return (post ? runJob : runAction)({
         actionDir: REPO_ROOT,
         workspace,
         inputs,

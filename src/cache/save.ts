@@ -6,7 +6,7 @@ import { publishEntry, type Store } from './store.js';
 import { cacheMode, cachePath, runWorker, saveRequest, type WorkerRun } from './worker.js';
 
 /** expected: nothing went wrong, this job just may not or need not write (no warning). */
-export type SaveOutcome = { saved: true; durationMs: number } | { saved: false; reason: string; expected?: boolean };
+export type SaveOutcome = { saved: true; durationMs: number } | { saved: false; reason: string; expected?: boolean; deferred?: boolean };
 
 /** Where a verified venv goes: true, or why not. */
 export interface SaveDecision {
@@ -112,6 +112,15 @@ async function saveToCache(plan: SavePlan, log: { info: (text: string) => void; 
   return outcome;
 }
 
+/** One bundle serves both steps (action.yml: runs.main and runs.post), told apart by a state the main step sets. */
+export function isPostStep(): boolean {
+  return core.getState(States.isPost) === 'true';
+}
+
+export function markMainStep(): void {
+  core.saveState(States.isPost, 'true');
+}
+
 /** The post step's whole job: save what the main step planned, if it planned anything. */
 export async function postMain(): Promise<void> {
   const raw = core.getState(States.savePlan);
@@ -119,9 +128,24 @@ export async function postMain(): Promise<void> {
     core.info('Nothing to save: the main step verified no new venv, or stopped before verification.');
     return;
   }
+  let report: SaveReport = {};
   try {
-    await core.group('Save the virtualenv', () => saveSnapshot(JSON.parse(raw) as SavePlan, { info: core.info, warning: core.warning }));
+    report = await core.group('Save the virtualenv', () => saveSnapshot(JSON.parse(raw) as SavePlan, { info: core.info, warning: core.warning }));
   } catch (error) {
     core.warning(`The virtualenv was not saved: ${(error as Error).message}`);
   }
+  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(saveSummary(report)).write();
+}
+
+export function describeSave(save: SaveOutcome): string {
+  if (save.saved) return `saved in ${(save.durationMs / 1000).toFixed(1)} s`;
+  return save.deferred ? 'in the post step' : `not saved: ${save.reason}`;
+}
+
+/** The post step's rows of the job summary. */
+export function saveSummary(report: SaveReport): string {
+  const rows: string[] = [];
+  if (report.store) rows.push(`| Venv store | ${describeSave(report.store)} |`);
+  if (report.cache) rows.push(`| Cache save | ${describeSave(report.cache)} |`);
+  return rows.length ? `\n| setup-poetry-torch (post) | |\n|---|---|\n${rows.map((row) => row.replace(/\n/g, ' ')).join('\n')}\n` : '';
 }

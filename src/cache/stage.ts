@@ -1,0 +1,72 @@
+import * as core from '@actions/core';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { States } from '../constants.js';
+import { storeConfig } from './config.js';
+import type { CacheKeys } from './keys.js';
+import { restoreVenv, type RestoreContext, type RestoreOutcome } from './restore.js';
+import { decideSave, type SaveOutcome, type SavePlan } from './save.js';
+import { takeSnapshot, writeVenvKey } from './snapshot.js';
+import type { Store } from './store.js';
+import { cacheMode, cacheUnavailableReason } from './worker.js';
+
+/** The restore and save stages' wiring: main.ts calls these two. */
+
+export interface Places {
+  store?: Store;
+  storeOff?: string;
+  cacheOff?: string;
+}
+
+/** Where venvs may come from and go to on this runner, from the inputs and the runner's env. */
+export function places(inputs: { cache: boolean; venvStore: string; venvStoreMaxSize: string }, env: NodeJS.ProcessEnv = process.env): Places {
+  const config = storeConfig({ dir: inputs.venvStore, maxSize: inputs.venvStoreMaxSize }, env);
+  const cacheOff = inputs.cache ? cacheUnavailableReason(env) : 'cache: false';
+  if (inputs.cache && cacheOff) core.notice(`Cache skipped: ${cacheOff}.`);
+  return 'off' in config ? { storeOff: config.off, cacheOff } : { store: config, cacheOff };
+}
+
+export async function restoreStage(options: {
+  places: Places;
+  venv: string;
+  workspace: string;
+  keys: CacheKeys;
+  cacheTimeoutMs: number;
+  venvProblem: RestoreContext['venvProblem'];
+  discard: RestoreContext['discard'];
+}): Promise<RestoreOutcome> {
+  const { places: where, ...rest } = options;
+  return restoreVenv({ ...rest, store: where.store, cacheOff: where.cacheOff, info: core.info, warning: core.warning });
+}
+
+export interface SaveStage {
+  cache: SaveOutcome;
+  store: SaveOutcome;
+}
+
+/**
+ * Right after verification: records the key in the venv, takes the snapshot of exactly what was
+ * verified, and hands the post step its plan. The step itself saves nothing.
+ */
+export function planSave(options: { places: Places; restore: RestoreOutcome; venv: string; workspace: string; key: string; cacheTimeoutMs: number }): SaveStage {
+  writeVenvKey(options.venv, options.key);
+  const decision = decideSave({ verified: true, restore: options.restore, storeOff: options.places.storeOff, cacheOff: options.places.cacheOff, cacheMode: cacheMode() });
+  const later: SaveOutcome = { saved: false, reason: 'in the post step', expected: true, deferred: true };
+  const outcome = (choice: true | string): SaveOutcome => (choice === true ? later : { saved: false, reason: choice, expected: true });
+  const stage = { cache: outcome(decision.cache), store: outcome(decision.store) };
+  if (decision.cache !== true && decision.store !== true) return stage;
+  const tempDir = process.env.RUNNER_TEMP || os.tmpdir();
+  const snapshot = takeSnapshot(options.venv, options.workspace, path.resolve(tempDir));
+  if (snapshot.stats.copied) core.info(`The snapshot copied ${snapshot.stats.copied} files: ${tempDir} is on another filesystem than the venv.`);
+  const plan: SavePlan = {
+    key: options.key,
+    venv: options.venv,
+    workspace: options.workspace,
+    snapshot: { root: snapshot.root, venv: snapshot.venv, workspace: snapshot.workspace },
+    store: decision.store === true ? options.places.store : undefined,
+    cache: decision.cache === true,
+    cacheTimeoutMs: options.cacheTimeoutMs,
+  };
+  core.saveState(States.savePlan, JSON.stringify(plan));
+  return stage;
+}

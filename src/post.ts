@@ -1,4 +1,0 @@
-import { postMain } from './cache/save.js';
-
-await postMain();
-process.exit();
