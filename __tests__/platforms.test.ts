@@ -161,7 +161,7 @@ describe('nvidia-smi candidates', () => {
 describe('cache keys per runner OS', () => {
   const lockText = '[[package]]\nname = "torch"\nversion = "2.13.0+cpu"\n';
   const keysFor = (fingerprint: RunnerFingerprint, interpreter: Interpreter): CacheKeys =>
-    cacheKeys({ fingerprint, interpreter, mode: 'cpu', selection: { extras: ['cpu'], groups: [] }, syncArgs: [], lockText, suffix: '' });
+    cacheKeys({ fingerprint, interpreter, mode: 'cpu', selection: { extras: ['cpu'], groups: [] }, syncArgs: [], lockText, suffix: '', venv: '/work/p/.venv' });
 
   function ubuntu(): RunnerFingerprint {
     const root = tempDir('os-release-');
@@ -180,7 +180,7 @@ describe('cache keys per runner OS', () => {
 
   it('hashes the Windows interpreter path as Python reports it, so no backslash or colon reaches the key', () => {
     const keys = keysFor(runnerFingerprint('win32', 'x64'), PYTHON.win32);
-    expect(keys.restorePrefix).toBe(`setup-poetry-torch-v1-win32-win32-x64-py3.12.10-${sha8(PYTHON.win32.realpath)}-cpu-`);
+    expect(keys.restorePrefix).toBe(`setup-poetry-torch-v1-win32-win32-x64-py3.12.10-${sha8(PYTHON.win32.realpath)}-at${sha8(path.resolve('/work/p/.venv'))}-cpu-`);
     expect(keys.primary).toMatch(/^[A-Za-z0-9._-]+$/);
     // @actions/cache rejects keys over 512 characters or with a comma.
     expect(keys.primary.length).toBeLessThanOrEqual(512);
@@ -189,7 +189,7 @@ describe('cache keys per runner OS', () => {
   it('gives macOS on Apple silicon and on Intel different keys', () => {
     const arm = keysFor(runnerFingerprint('darwin', 'arm64', '/', '24.6.0'), PYTHON.darwin);
     const intel = keysFor(runnerFingerprint('darwin', 'x64', '/', '24.6.0'), PYTHON.darwin);
-    expect(arm.restorePrefix).toMatch(/^setup-poetry-torch-v1-darwin-macos24-arm64-py3\.12\.10-[0-9a-f]{8}-cpu-$/);
+    expect(arm.restorePrefix).toMatch(/^setup-poetry-torch-v1-darwin-macos24-arm64-py3\.12\.10-[0-9a-f]{8}-at[0-9a-f]{8}-cpu-$/);
     expect(intel.primary.startsWith(arm.restorePrefix)).toBe(false);
   });
 

@@ -71,6 +71,7 @@ export async function run(): Promise<void> {
       syncArgs: inputs.syncArgs,
       lockText: project.lockText,
       suffix: inputs.cacheSuffix,
+      venv,
     });
     record.cacheKey = keys.primary;
     const workspace = path.resolve(process.env.GITHUB_WORKSPACE || process.cwd());
@@ -92,7 +93,7 @@ export async function run(): Promise<void> {
     const args = syncCommand(poetry, selection, inputs.syncArgs);
     record.syncCommand = `poetry ${args.join(' ')}`;
     if (restored.kind === 'exact') {
-      record.syncSkipped = `exact hit (${restored.from === 'local' ? 'the existing venv' : restored.from}): the venv was verified for this lock, selection and interpreter`;
+      record.syncSkipped = `exact ${restored.from} hit: the venv was verified for this lock, selection and interpreter`;
       core.info(`Sync skipped: ${record.syncSkipped}.`);
     } else {
       await core.group(`Sync: ${record.syncCommand}`, async () => {

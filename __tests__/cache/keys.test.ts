@@ -12,12 +12,13 @@ const base = {
   syncArgs: [],
   lockText: '[[package]]\nname = "torch"\n',
   suffix: '',
+  venv: '/home/runner/work/p/p/.venv',
 };
 
 describe('cacheKeys', () => {
   it('puts the schema, runner, interpreter and mode in the restore prefix and the rest after it', () => {
     const keys = cacheKeys(base);
-    expect(keys.restorePrefix).toMatch(/^setup-poetry-torch-v1-linux-ubuntu24\.04-x64-py3\.11\.7-[0-9a-f]{8}-cpu-$/);
+    expect(keys.restorePrefix).toMatch(/^setup-poetry-torch-v1-linux-ubuntu24\.04-x64-py3\.11\.7-[0-9a-f]{8}-at[0-9a-f]{8}-cpu-$/);
     expect(keys.primary.startsWith(keys.restorePrefix)).toBe(true);
     expect(keys.primary).toMatch(/-cpu-[0-9a-f]{8}-[0-9a-f]{16}$/);
   });
@@ -32,6 +33,7 @@ describe('cacheKeys', () => {
     ['distro', { fingerprint: { ...base.fingerprint, distro: 'ubuntu22.04' } }],
     ['arch', { fingerprint: { ...base.fingerprint, arch: 'arm64' } }],
     ['suffix', { suffix: 'torch-nightly' }],
+    ['venv path', { venv: '/home/runner2/work/p/p/.venv' }],
   ])('changes the primary key when the %s changes', (_name, change) => {
     expect(cacheKeys({ ...base, ...change }).primary).not.toBe(cacheKeys(base).primary);
   });

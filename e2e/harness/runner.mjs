@@ -297,6 +297,8 @@ export async function runJob({ laterSteps, jobStatus, ...options }) {
       post,
       summary: both.map((r) => r.summary).join(''),
       annotations: both.flatMap((r) => r.annotations),
+      groups: both.flatMap((r) => r.groups),
+      debug: both.flatMap((r) => r.debug),
       log: both.map((r) => r.log).join('\n'),
       stdout: both.map((r) => r.stdout).join('\n'),
     };

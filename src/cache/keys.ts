@@ -50,6 +50,8 @@ export function cacheKeys(parts: {
   syncArgs: string[];
   lockText: string;
   suffix: string;
+  /** Venvs are not relocatable: one made at another path (another runner's work folder) must not match. */
+  venv: string;
 }): CacheKeys {
   const { fingerprint, interpreter } = parts;
   const restorePrefix = [
@@ -59,6 +61,7 @@ export function cacheKeys(parts: {
     fingerprint.arch,
     `py${interpreter.version}`,
     shortHash(interpreter.realpath, 8),
+    `at${shortHash(path.resolve(parts.venv), 8)}`,
     parts.mode,
   ].join('-');
   const selection = shortHash(JSON.stringify([parts.selection.extras, parts.selection.groups, parts.syncArgs]), 8);
