@@ -32,9 +32,8 @@ export function poetryEnvironment(version: string, base: NodeJS.ProcessEnv, inPr
 }
 
 /** `quick`: trust the console script's metadata instead of starting Poetry (see poetryScriptVersion). */
-async function poetryVersionOf(run: RunCommand, command: string, quick = true): Promise<string | undefined> {
-  const fromScript =
-    quick && process.platform !== 'win32' ? poetryScriptVersion(command.includes('/') ? command : findOnPath(command, process.env)) : undefined;
+async function poetryVersionOf(run: RunCommand, command: string, platform: NodeJS.Platform, quick = true): Promise<string | undefined> {
+  const fromScript = quick && platform !== 'win32' ? poetryScriptVersion(command.includes('/') ? command : findOnPath(command, process.env)) : undefined;
   if (fromScript) return fromScript;
   const result = await run(command, ['--version', '--no-ansi'], { timeoutMs: 60_000 });
   return result.exitCode === 0 ? parsePoetryVersion(result.stdout) : undefined;
@@ -105,7 +104,7 @@ export async function locatePoetry(
   toolDir: string,
   platform: NodeJS.Platform = process.platform,
 ): Promise<Poetry> {
-  const onPath = await poetryVersionOf(run, 'poetry');
+  const onPath = await poetryVersionOf(run, 'poetry', platform);
   let poetry: Poetry;
   if (onPath) poetry = { command: 'poetry', version: onPath, installedByAction: false };
   else poetry = await installPoetry(run, wanted, python, path.join(toolDir, 'poetry', wanted), platform);
@@ -121,7 +120,7 @@ export async function locatePoetry(
 async function installPoetry(run: RunCommand, version: string, python: string, home: string, platform: NodeJS.Platform): Promise<Poetry> {
   const venv = path.join(home, 'venv');
   const command = path.join(venv, platform === 'win32' ? 'Scripts' : 'bin', platform === 'win32' ? 'poetry.exe' : 'poetry');
-  const cached = fs.existsSync(command) ? await poetryVersionOf(run, command) : undefined;
+  const cached = fs.existsSync(command) ? await poetryVersionOf(run, command, platform) : undefined;
   if (cached === version) return { command, version, installedByAction: true, binDir: exposeOnly(command, path.join(home, 'bin'), platform) };
 
   const steps: [string, string[]][] = [
@@ -138,7 +137,7 @@ async function installPoetry(run: RunCommand, version: string, python: string, h
     }
   }
   // A fresh install must prove it runs.
-  const installed = await poetryVersionOf(run, command, false);
+  const installed = await poetryVersionOf(run, command, platform, false);
   if (!installed) throw new ActionError(`Poetry ${version} was installed into ${venv} but does not run.`, 'Poetry install failed');
   return { command, version: installed, installedByAction: true, binDir: exposeOnly(command, path.join(home, 'bin'), platform) };
 }
