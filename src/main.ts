@@ -2,47 +2,92 @@ import * as core from '@actions/core';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cacheKeys, runnerFingerprint } from './cache/keys.js';
-import { places as findPlaces, planSave, restoreStage } from './cache/stage.js';
+import { cacheKeys, runnerFingerprint, type CacheKeys } from './cache/keys.js';
+import type { RestoreOutcome } from './cache/restore.js';
+import { places as findPlaces, planSave, restoreStage, type Places } from './cache/stage.js';
+import { newestCudaForDriver } from './cuda.js';
 import { detectGpu, defaultDetectDeps, type Detection } from './detect.js';
 import { ActionError } from './errors.js';
 import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';
-import { createVenv, locatePoetry, locateVenv, poetryEnvironment, syncCommand, syncProject, wantsInProjectVenv } from './poetry.js';
-import { checkSelection, loadProject, type Selection } from './project.js';
-import { resolveInterpreter, venvPython } from './python.js';
+import { locatePoetry, poetryEnvironment, type Poetry } from './poetry/install.js';
+import { syncCommand, syncProject } from './poetry/sync.js';
+import { createVenv, locateVenv, wantsInProjectVenv } from './poetry/venv.js';
+import { preflightCuda } from './preflight.js';
+import { checkSelection, loadProject, type Project, type Selection } from './project.js';
+import { resolveInterpreter, venvPython, type Interpreter } from './python.js';
 import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
 import { assertVirtualenv, discardVenv, venvProblem } from './venv.js';
-import { preflightCuda } from './preflight.js';
-import { newestCudaForDriver } from './cuda.js';
 
 const CACHE_TIMEOUT_MS = Number(process.env.SETUP_POETRY_TORCH_CACHE_TIMEOUT_MS) || 20 * 60_000;
 const SYNC_TIMEOUT_MS = 60 * 60_000;
 
-/** detect → restore → sync → verify → save; outputs and the summary are written whatever happens. */
+type Mode = 'cpu' | 'cuda';
+
+/** What the later stages need from the first two: the project, the interpreter, Poetry and the venv it manages. */
+interface Setup {
+  inputs: Inputs;
+  mode: Mode;
+  expectCuda: boolean;
+  detection: Detection;
+  project: Project;
+  selection: Selection;
+  interpreter: Interpreter;
+  poetry: Poetry;
+  /** The environment every Poetry call gets. */
+  env: NodeJS.ProcessEnv;
+  venv: string;
+  keys: CacheKeys;
+  /** The venv store and the GitHub cache, or why each is off. */
+  places: Places;
+  workspace: string;
+}
+
+/** detect → prepare → restore → sync → verify → save; outputs and the summary are written whatever happens. */
 export async function run(): Promise<void> {
   const record: RunRecord = {};
   try {
     const inputs = loadInputs();
+    // Detection comes first so that the GPU outputs are known even when the project is broken.
+    const detection = await detect(record);
+    const setup = await prepare(inputs, detection, record);
+    const restored = await restore(setup, record);
+    await sync(setup, restored, record);
+    await verify(setup, record);
+    save(setup, restored, record);
+  } catch (error) {
+    reportFailure(error, record);
+  } finally {
+    writeOutputs(record);
+    await writeSummary(record);
+  }
+}
 
-    const detection = await core.group('Detect the GPU', async () => {
-      const found = await detectGpu(defaultDetectDeps());
-      for (const source of found.sources) core.info(`${source.source}: ${source.detail}`);
-      core.info(found.reason);
-      return found;
-    });
-    record.detection = detection;
-    const { mode, reason } = chooseMode(inputs, detection);
-    record.mode = mode;
-    record.modeReason = reason;
-    core.info(`Mode: ${mode} (${reason})`);
-    const expectCuda = inputs.expectCuda === 'auto' ? mode === 'cuda' : inputs.expectCuda;
+async function detect(record: RunRecord): Promise<Detection> {
+  const detection = await core.group('Detect the GPU', async () => {
+    const found = await detectGpu(defaultDetectDeps());
+    for (const source of found.sources) core.info(`${source.source}: ${source.detail}`);
+    core.info(found.reason);
+    return found;
+  });
+  record.detection = detection;
+  if (detection.driverVersion) record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
+  return detection;
+}
 
+/** Mode, project, pre-flight checks, interpreter, Poetry, and where the venv lives: everything decided before the restore. */
+async function prepare(inputs: Inputs, detection: Detection, record: RunRecord): Promise<Setup> {
+  const { mode, reason } = chooseMode(inputs, detection);
+  record.mode = mode;
+  record.modeReason = reason;
+  core.info(`Mode: ${mode} (${reason})`);
+  const expectCuda = inputs.expectCuda === 'auto' ? mode === 'cuda' : inputs.expectCuda;
+
+  return core.group('Prepare the project, Python and Poetry', async () => {
     const project = loadProject(inputs.workingDirectory);
     const selection: Selection = mode === 'cuda' ? { extras: inputs.cudaExtras, groups: inputs.cudaGroups } : { extras: inputs.cpuExtras, groups: [] };
     checkSelection(project, selection, mode);
-    if (detection.driverVersion) record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
     if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform);
 
     const interpreter = await resolveInterpreter(runCommand, inputs.python);
@@ -51,18 +96,19 @@ export async function run(): Promise<void> {
     const poetry = await locatePoetry(runCommand, inputs.poetryVersion, interpreter.executable, toolDir);
     record.poetryVersion = `${poetry.version}${poetry.installedByAction ? ' (installed by this step)' : ''}`;
     if (poetry.binDir) core.addPath(poetry.binDir);
+
     const inProject = wantsInProjectVenv(project.dir, process.env);
     const env = poetryEnvironment(poetry.version, process.env, inProject);
     // Later steps' `poetry run` must find the same venv with the same settings.
     if (inProject) core.exportVariable('POETRY_VIRTUALENVS_IN_PROJECT', 'true');
     if (env.POETRY_INSTALLER_RE_RESOLVE) core.exportVariable('POETRY_INSTALLER_RE_RESOLVE', env.POETRY_INSTALLER_RE_RESOLVE);
 
-    // Restore
     const located = await locateVenv(runCommand, poetry, project.dir, env, inProject, interpreter.executable);
+    // Outside the project only Poetry knows the path, and learning it made an empty venv: the restore needs the path free.
     if (located.createdToLocate) discardVenv(located.path, false);
-    const venv = located.path;
-    record.venvPath = venv;
-    record.pythonPath = venvPython(venv);
+    record.venvPath = located.path;
+    record.pythonPath = venvPython(located.path);
+
     const keys = cacheKeys({
       fingerprint: runnerFingerprint(process.platform, process.arch, '/', os.release()),
       interpreter,
@@ -71,86 +117,93 @@ export async function run(): Promise<void> {
       syncArgs: inputs.syncArgs,
       lockText: project.lockText,
       suffix: inputs.cacheSuffix,
-      venv,
+      venv: located.path,
     });
     record.cacheKey = keys.primary;
-    const workspace = path.resolve(process.env.GITHUB_WORKSPACE || process.cwd());
     const places = findPlaces(inputs);
-    const restored = await core.group('Restore the virtualenv', () =>
-      restoreStage({
-        places,
-        venv,
-        workspace,
-        keys,
-        cacheTimeoutMs: CACHE_TIMEOUT_MS,
-        venvProblem: (candidate) => venvProblem(runCommand, candidate, interpreter),
-        discard: discardVenv,
-      }),
-    );
-    record.restore = restored;
+    const workspace = path.resolve(process.env.GITHUB_WORKSPACE || process.cwd());
+    return { inputs, mode, expectCuda, detection, project, selection, interpreter, poetry, env, venv: located.path, keys, places, workspace };
+  });
+}
 
-    // Sync
-    const args = syncCommand(poetry, selection, inputs.syncArgs);
-    record.syncCommand = `poetry ${args.join(' ')}`;
-    if (restored.kind === 'exact') {
-      record.syncSkipped = `exact ${restored.from} hit: the venv was verified for this lock, selection and interpreter`;
-      core.info(`Sync skipped: ${record.syncSkipped}.`);
-    } else {
-      await core.group(`Sync: ${record.syncCommand}`, async () => {
-        if (!fs.existsSync(venv)) await createVenv(runCommand, poetry, project.dir, env, interpreter.executable);
-        else assertVirtualenv(venv);
-        const outcome = await syncProject(runCommand, poetry, project.dir, args, env, {
-          maxAttempts: 3,
-          backoffMs: Number(process.env.SETUP_POETRY_TORCH_RETRY_BACKOFF_MS) || 5_000,
-          log: (line) => core.warning(line),
-          timeoutMs: SYNC_TIMEOUT_MS,
-        });
-        record.syncAttempts = outcome.attempts;
-        record.syncMs = outcome.durationMs;
-      });
-    }
+/** Store exact, cache exact, store partial, cache partial, cold; an existing venv first (see cache/restore.ts). */
+async function restore({ places, venv, workspace, keys, interpreter }: Setup, record: RunRecord): Promise<RestoreOutcome> {
+  record.restore = await core.group('Restore the virtualenv', () =>
+    restoreStage({
+      places,
+      venv,
+      workspace,
+      keys,
+      cacheTimeoutMs: CACHE_TIMEOUT_MS,
+      venvProblem: (candidate) => venvProblem(runCommand, candidate, interpreter),
+      discard: discardVenv,
+    }),
+  );
+  return record.restore;
+}
 
-    // Verify
-    const probe = await core.group('Verify torch', async () => {
-      const report = await probeTorch(runCommand, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
-      core.info(JSON.stringify(report, null, 2));
-      return report;
+async function sync({ poetry, selection, inputs, project, env, venv, interpreter }: Setup, restored: RestoreOutcome, record: RunRecord): Promise<void> {
+  const args = syncCommand(poetry, selection, inputs.syncArgs);
+  record.syncCommand = `poetry ${args.join(' ')}`;
+  if (restored.kind === 'exact') {
+    record.syncSkipped = `exact ${restored.from} hit: the venv was verified for this lock, selection and interpreter`;
+    core.info(`Sync skipped: ${record.syncSkipped}.`);
+    return;
+  }
+  await core.group(`Sync: ${record.syncCommand}`, async () => {
+    if (!fs.existsSync(venv)) await createVenv(runCommand, poetry, project.dir, env, interpreter.executable);
+    else assertVirtualenv(venv);
+    const outcome = await syncProject(runCommand, poetry, project.dir, args, env, {
+      maxAttempts: 3,
+      backoffMs: Number(process.env.SETUP_POETRY_TORCH_RETRY_BACKOFF_MS) || 5_000,
+      log: (line) => core.warning(line),
+      timeoutMs: SYNC_TIMEOUT_MS,
     });
-    record.probe = probe;
-    const problems = findProblems(probe, {
-      mode,
-      expectCuda,
-      syncCommand: record.syncCommand,
-      detectionReason: detection.reason,
-      driverVersion: detection.driverVersion,
-    });
-    record.problems = problems;
-    if (problems.length > 0) {
-      // Never cache an environment that failed verification.
-      record.save = { saved: false, reason: 'verification failed' };
-      throw new ActionError(problems.join(' | '), 'torch verification failed', project.pyprojectPath);
-    }
+    record.syncAttempts = outcome.attempts;
+    record.syncMs = outcome.durationMs;
+  });
+}
 
-    // Save: the post step saves a snapshot of what was just verified.
-    const save = planSave({ places, restore: restored, venv, workspace, key: keys.primary, cacheTimeoutMs: CACHE_TIMEOUT_MS });
-    record.save = save.cache;
-    record.storeSave = save.store;
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    record.failure = message;
-    if (error instanceof ActionError) {
-      core.error(message, { title: error.title, file: error.file });
-      process.exitCode = 1;
-    } else {
-      core.setFailed(`Unexpected error (please report it): ${error instanceof Error && error.stack ? error.stack : message}`);
-    }
-  } finally {
-    writeOutputs(record);
-    await writeSummary(record);
+async function verify({ venv, mode, expectCuda, detection, project }: Setup, record: RunRecord): Promise<void> {
+  record.probe = await core.group('Verify torch', async () => {
+    const report = await probeTorch(runCommand, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
+    core.info(JSON.stringify(report, null, 2));
+    return report;
+  });
+  record.problems = findProblems(record.probe, {
+    mode,
+    expectCuda,
+    syncCommand: record.syncCommand ?? '',
+    detectionReason: detection.reason,
+    driverVersion: detection.driverVersion,
+  });
+  if (record.problems.length > 0) {
+    // Never cache an environment that failed verification.
+    record.save = { saved: false, reason: 'verification failed' };
+    throw new ActionError(record.problems.join(' | '), 'torch verification failed', project.pyprojectPath);
   }
 }
 
-export function chooseMode(inputs: Inputs, detection: Detection): { mode: 'cpu' | 'cuda'; reason: string } {
+/** The post step saves a snapshot of what was just verified (to the store and the cache); the step itself saves nothing. */
+function save({ places, venv, workspace, keys }: Setup, restored: RestoreOutcome, record: RunRecord): void {
+  const planned = planSave({ places, restore: restored, venv, workspace, key: keys.primary, cacheTimeoutMs: CACHE_TIMEOUT_MS });
+  record.save = planned.cache;
+  record.storeSave = planned.store;
+}
+
+/** An ActionError is the user's to fix: one annotation, no stack. Anything else is a bug and keeps its stack. */
+function reportFailure(error: unknown, record: RunRecord): void {
+  const message = error instanceof Error ? error.message : String(error);
+  record.failure = message;
+  if (error instanceof ActionError) {
+    core.error(message, { title: error.title, file: error.file });
+    process.exitCode = 1;
+  } else {
+    core.setFailed(`Unexpected error (please report it): ${error instanceof Error && error.stack ? error.stack : message}`);
+  }
+}
+
+export function chooseMode(inputs: Pick<Inputs, 'mode'>, detection: Detection): { mode: Mode; reason: string } {
   if (inputs.mode === 'cpu') return { mode: 'cpu', reason: 'mode: cpu' };
   if (inputs.mode === 'cuda') return { mode: 'cuda', reason: 'mode: cuda' };
   return detection.cudaUsable
