@@ -47,7 +47,7 @@ describe('runCommand', () => {
       spawn: ((file: string) => {
         spawned.push(file);
         throw new Error('must not spawn');
-      }) as ExecDeps['spawn'],
+      }),
     });
     const result = await run('python', ['--version']);
     expect(spawned).toEqual([]);

@@ -6,8 +6,6 @@
 
 import { compareParts, compareVersions, parseVersion } from './version.js';
 
-export { compareVersions, parseVersion };
-
 /** One CUDA release's toolkit minimum driver ("full support"), GA release of each minor. */
 interface CudaReleaseDriver {
   cuda: string;
