@@ -44,10 +44,10 @@ describe('runCommand', () => {
     const run = createRunCommand({
       platform: 'win32',
       which: async (tool) => (tool === 'python' ? shim : ''),
-      spawn: ((file: string) => {
+      spawn: (file: string) => {
         spawned.push(file);
         throw new Error('must not spawn');
-      }),
+      },
     });
     const result = await run('python', ['--version']);
     expect(spawned).toEqual([]);

@@ -9,14 +9,10 @@ import * as path from 'node:path';
 import { getCacheVersion } from '../node_modules/@actions/cache/lib/internal/cacheUtils.js';
 import { CompressionMethod } from '../node_modules/@actions/cache/lib/internal/constants.js';
 import type { CacheKeys, RunnerFingerprint } from '../src/cache.js';
-import { nvidiaSmiCandidatesFor, type Detection } from '../src/detect.js';
-import { ActionError } from '../src/errors.js';
+import { nvidiaSmiCandidatesFor } from '../src/detect.js';
 import type { CommandResult, RunCommand } from '../src/exec.js';
 import { locatePoetry } from '../src/poetry.js';
-import { preflightCuda } from '../src/preflight.js';
-import { loadProject } from '../src/project.js';
-import { resolveInterpreter, venvPython, type Interpreter } from '../src/python.js';
-import { venvProblem } from '../src/venv.js';
+import type { Interpreter } from '../src/python.js';
 
 // Only the worker test below needs the library itself; the key functions never touch it.
 const restoreCache = jest.fn(async (_paths: string[], _primaryKey: string, _restoreKeys?: string[]): Promise<string | undefined> => undefined);
@@ -36,12 +32,6 @@ afterAll(() => {
 
 const ok = (stdout = ''): CommandResult => ({ exitCode: 0, stdout, stderr: '', timedOut: false });
 const notFound = (file: string): CommandResult => ({ exitCode: -1, stdout: '', stderr: '', timedOut: false, spawnError: `spawn ${file} ENOENT` });
-
-/** What src/probe.py prints for `interpreter`. */
-function probeAnswer(interpreter: Interpreter): CommandResult {
-  const report = { version: interpreter.version, executable: interpreter.executable, realpath: interpreter.realpath, base_prefix: interpreter.basePrefix };
-  return ok(`SETUP_POETRY_TORCH_PROBE ${JSON.stringify(report)}\n`);
-}
 
 // setup-python's interpreters on the three hosted images (the Windows one as Python reports it).
 const PYTHON: Record<'linux' | 'win32' | 'darwin', Interpreter> = {
@@ -65,53 +55,7 @@ const PYTHON: Record<'linux' | 'win32' | 'darwin', Interpreter> = {
   },
 };
 
-describe('the venv layout on Windows', () => {
-  it.each([
-    ['win32', ['Scripts', 'python.exe']],
-    ['linux', ['bin', 'python']],
-    ['darwin', ['bin', 'python']],
-  ] as const)('venvPython on %s is <venv>/%j', (platform, segments) => {
-    const venv = path.join(os.tmpdir(), 'project', '.venv');
-    expect(venvPython(venv, platform)).toBe(path.join(venv, ...segments));
-  });
-
-  function venvWith(file: string[]): string {
-    const venv = tempDir('win-venv-');
-    fs.writeFileSync(path.join(venv, 'pyvenv.cfg'), `home = ${PYTHON.win32.basePrefix}\n`);
-    fs.mkdirSync(path.join(venv, ...file.slice(0, -1)), { recursive: true });
-    fs.writeFileSync(path.join(venv, ...file), '');
-    return venv;
-  }
-
-  it('trusts a restored venv whose Scripts\\python.exe runs on the same interpreter', async () => {
-    const venv = venvWith(['Scripts', 'python.exe']);
-    const calls: string[] = [];
-    const run: RunCommand = async (file) => {
-      calls.push(file);
-      return probeAnswer(PYTHON.win32);
-    };
-    expect(await venvProblem(run, venv, PYTHON.win32, 'win32')).toBeUndefined();
-    expect(calls).toEqual([path.join(venv, 'Scripts', 'python.exe')]);
-  });
-
-  it('rejects a venv with a POSIX layout (bin/python) on Windows without running it', async () => {
-    const venv = venvWith(['bin', 'python']);
-    const run: RunCommand = async (file) => {
-      throw new Error(`${file} must not run`);
-    };
-    expect(await venvProblem(run, venv, PYTHON.win32, 'win32')).toMatch(/Scripts.python\.exe is missing/);
-  });
-
-  it('looks up a requested version as `python` only: Windows installs name no python3.12.exe', async () => {
-    const calls: string[] = [];
-    const run: RunCommand = async (file) => {
-      calls.push(file);
-      return probeAnswer(PYTHON.win32);
-    };
-    expect(await resolveInterpreter(run, '3.12', 'win32')).toEqual(PYTHON.win32);
-    expect(calls).toEqual(['python']);
-  });
-
+describe('Poetry on Windows and macOS', () => {
   it('installs Poetry into its own venv and puts that Scripts folder on PATH', async () => {
     const toolDir = tempDir('win-tool-');
     const venv = path.join(toolDir, 'poetry', '2.5.1', 'venv');
@@ -246,38 +190,5 @@ describe("the cache library's version on Windows", () => {
     }
     if (op === 'restore') expect(restoreCache).toHaveBeenLastCalledWith(venv, 'setup-poetry-torch-v1-x', ['setup-poetry-torch-v1-']);
     else expect(saveCache).toHaveBeenLastCalledWith(venv, 'setup-poetry-torch-v1-x');
-  });
-});
-
-describe('cuda mode on macOS', () => {
-  const seed = fs.readFileSync(new URL('../examples/seed/pyproject.toml', import.meta.url), 'utf8');
-
-  function cudaLockedProject() {
-    const dir = tempDir('macos-cuda-');
-    fs.writeFileSync(path.join(dir, 'pyproject.toml'), seed);
-    fs.writeFileSync(
-      path.join(dir, 'poetry.lock'),
-      '[[package]]\nname = "torch"\nversion = "2.14.1+cu130"\n[package.source]\ntype = "legacy"\nurl = "https://download.pytorch.org/whl/cu130"\nreference = "pytorch-cuda"\n',
-    );
-    return loadProject(dir);
-  }
-  const noGpu: Detection = { cudaUsable: false, gpus: [], hardwarePresent: false, sources: [], reason: 'no CUDA on macOS' };
-
-  it.each([true, false])('fails before any download, whatever expect-cuda says (%s)', (expectCuda) => {
-    let error: unknown;
-    try {
-      preflightCuda(cudaLockedProject(), noGpu, expectCuda, 'darwin');
-    } catch (caught) {
-      error = caught;
-    }
-    expect(error).toBeInstanceOf(ActionError);
-    expect((error as ActionError).title).toBe('No CUDA on macOS');
-    expect((error as ActionError).message).toMatch(/PyTorch publishes no CUDA builds for macOS: use mode: cpu/);
-  });
-
-  it('lets the same lock through on a Windows runner that only checks the build installs', () => {
-    expect(() => {
-      preflightCuda(cudaLockedProject(), { ...noGpu, reason: 'no NVIDIA driver' }, false, 'win32');
-    }).not.toThrow();
   });
 });

@@ -46,8 +46,8 @@ const DEFAULT_DEPS: ExecDeps = {
 export function createRunCommand(overrides: Partial<ExecDeps> = {}): RunCommand {
   const deps: ExecDeps = { ...DEFAULT_DEPS, ...overrides };
   return async (file, args, options = {}) => {
-    deps.debug(`[command] ${commandLine(file, args)}`);
     const program = await resolveProgram(file, deps);
+    deps.debug(`[command] ${commandLine(program, args)}`);
     if (deps.platform === 'win32' && isBatchFile(program)) return notStarted(batchFileRefusal(program));
     return start(program, args, options, deps);
   };
