@@ -11,7 +11,7 @@ import { CompressionMethod } from '../node_modules/@actions/cache/lib/internal/c
 import type { CacheKeys, RunnerFingerprint } from '../src/cache.js';
 import { nvidiaSmiCandidatesFor } from '../src/detect.js';
 import type { CommandResult, RunCommand } from '../src/exec.js';
-import { locatePoetry } from '../src/poetry.js';
+import { locatePoetry } from '../src/poetry/install.js';
 import type { Interpreter } from '../src/python.js';
 
 // Only the worker test below needs the library itself; the key functions never touch it.
