@@ -495,3 +495,18 @@ describe('the nvidia-smi recordings agree with each other', () => {
     }
   });
 });
+
+describe('nvidia-smi candidates per platform (platform injected)', () => {
+  it.each([
+    [
+      'win32',
+      { SystemRoot: 'D:\\WINDOWS' },
+      ['nvidia-smi.exe', 'D:\\WINDOWS\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe'],
+    ],
+    ['win32', {}, ['nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe']],
+    ['linux', { SystemRoot: 'C:\\Windows' }, ['nvidia-smi']],
+    ['darwin', {}, ['nvidia-smi']],
+  ] as const)('on %s with %j', (platform, env, expected) => {
+    expect(nvidiaSmiCandidatesFor(platform, env)).toEqual(expected);
+  });
+});

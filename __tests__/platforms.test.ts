@@ -9,9 +9,6 @@ import * as path from 'node:path';
 import { getCacheVersion } from '../node_modules/@actions/cache/lib/internal/cacheUtils.js';
 import { CompressionMethod } from '../node_modules/@actions/cache/lib/internal/constants.js';
 import type { CacheKeys, RunnerFingerprint } from '../src/cache.js';
-import { nvidiaSmiCandidatesFor } from '../src/detect.js';
-import type { CommandResult, RunCommand } from '../src/exec.js';
-import { locatePoetry } from '../src/poetry/install.js';
 import type { Interpreter } from '../src/python.js';
 
 // Only the worker test below needs the library itself; the key functions never touch it.
@@ -29,9 +26,6 @@ function tempDir(prefix: string): string {
 afterAll(() => {
   for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
-
-const ok = (stdout = ''): CommandResult => ({ exitCode: 0, stdout, stderr: '', timedOut: false });
-const notFound = (file: string): CommandResult => ({ exitCode: -1, stdout: '', stderr: '', timedOut: false, spawnError: `spawn ${file} ENOENT` });
 
 // setup-python's interpreters on the three hosted images (the Windows one as Python reports it).
 const PYTHON: Record<'linux' | 'win32' | 'darwin', Interpreter> = {
@@ -54,52 +48,6 @@ const PYTHON: Record<'linux' | 'win32' | 'darwin', Interpreter> = {
     basePrefix: '/Users/runner/hostedtoolcache/Python/3.12.10/arm64',
   },
 };
-
-describe('Poetry on Windows and macOS', () => {
-  it('installs Poetry into its own venv and puts that Scripts folder on PATH', async () => {
-    const toolDir = tempDir('win-tool-');
-    const venv = path.join(toolDir, 'poetry', '2.5.1', 'venv');
-    const poetryExe = path.join(venv, 'Scripts', 'poetry.exe');
-    const calls: [string, string[]][] = [];
-    const run: RunCommand = async (file, args) => {
-      calls.push([file, args]);
-      if (file === 'poetry') return notFound(file);
-      return file === poetryExe ? ok('Poetry (version 2.5.1)\n') : ok();
-    };
-    const poetry = await locatePoetry(run, '2.5.1', PYTHON.win32.executable, toolDir, 'win32');
-    expect(poetry).toEqual({ command: poetryExe, version: '2.5.1', installedByAction: true, binDir: path.join(venv, 'Scripts') });
-    expect(calls.map(([file]) => file)).toEqual(['poetry', PYTHON.win32.executable, path.join(venv, 'Scripts', 'python.exe'), poetryExe]);
-  });
-
-  it('on Linux and macOS exposes Poetry through a bin/ of its own instead, so the venv python stays off PATH', async () => {
-    const toolDir = tempDir('posix-tool-');
-    const home = path.join(toolDir, 'poetry', '2.5.1');
-    const poetryBin = path.join(home, 'venv', 'bin', 'poetry');
-    const run: RunCommand = async (file) => {
-      if (file === 'poetry') return notFound(file);
-      return file === poetryBin ? ok('Poetry (version 2.5.1)\n') : ok();
-    };
-    const poetry = await locatePoetry(run, '2.5.1', PYTHON.darwin.executable, toolDir, 'darwin');
-    expect(poetry).toEqual({ command: poetryBin, version: '2.5.1', installedByAction: true, binDir: path.join(home, 'bin') });
-    expect(fs.readdirSync(path.join(home, 'bin'))).toEqual(['poetry']);
-    expect(fs.readlinkSync(path.join(home, 'bin', 'poetry'))).toBe(poetryBin);
-  });
-});
-
-describe('nvidia-smi candidates', () => {
-  it.each([
-    [
-      'win32',
-      { SystemRoot: 'D:\\WINDOWS' },
-      ['nvidia-smi.exe', 'D:\\WINDOWS\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe'],
-    ],
-    ['win32', {}, ['nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe']],
-    ['linux', { SystemRoot: 'C:\\Windows' }, ['nvidia-smi']],
-    ['darwin', {}, ['nvidia-smi']],
-  ] as const)('on %s with %j', (platform, env, expected) => {
-    expect(nvidiaSmiCandidatesFor(platform, env)).toEqual(expected);
-  });
-});
 
 describe('cache keys per runner OS', () => {
   const lockText = '[[package]]\nname = "torch"\nversion = "2.13.0+cpu"\n';
