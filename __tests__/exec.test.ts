@@ -4,13 +4,6 @@ import * as path from 'node:path';
 import { commandLine, createRunCommand, findProgram, isBatchFile, lastLines, runCommand, type ExecDeps } from '../src/exec.js';
 
 const node = process.execPath;
-let root: string;
-beforeEach(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'spt-exec-'));
-});
-afterEach(() => {
-  fs.rmSync(root, { recursive: true, force: true });
-});
 
 describe('runCommand', () => {
   it('captures stdout, stderr and the exit status of a real program', async () => {
@@ -106,15 +99,20 @@ describe('findProgram', () => {
   it('finds executables like which: bare names on PATH, absolute paths that can run, nothing else', async () => {
     const found = await findProgram('node');
     expect(found && path.isAbsolute(found) && path.basename(found)).toBe('node');
-    const script = path.join(root, 'tool');
-    fs.writeFileSync(script, '#!/bin/sh\n', { mode: 0o755 });
-    const plain = path.join(root, 'notes.txt');
-    fs.writeFileSync(plain, 'text\n', { mode: 0o644 });
-    expect(await findProgram(script)).toBe(script);
-    if (process.platform !== 'win32') expect(await findProgram(plain)).toBeUndefined();
-    expect(await findProgram('setup-poetry-torch-no-such-program')).toBeUndefined();
-    // Relative paths are left to spawn and the command's cwd.
-    expect(await findProgram(path.join('bin', 'tool'))).toBeUndefined();
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'spt-exec-'));
+    try {
+      const script = path.join(root, 'tool');
+      fs.writeFileSync(script, '#!/bin/sh\n', { mode: 0o755 });
+      const plain = path.join(root, 'notes.txt');
+      fs.writeFileSync(plain, 'text\n', { mode: 0o644 });
+      expect(await findProgram(script)).toBe(script);
+      if (process.platform !== 'win32') expect(await findProgram(plain)).toBeUndefined();
+      expect(await findProgram('setup-poetry-torch-no-such-program')).toBeUndefined();
+      // Relative paths are left to spawn and the command's cwd.
+      expect(await findProgram(path.join('bin', 'tool'))).toBeUndefined();
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

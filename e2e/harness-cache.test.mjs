@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cacheVersion, startCacheServer } from './harness/cache-server.mjs';
 import { applyExportedEnv, runAction } from './harness/runner.mjs';
-import { actionDir, makeWorkspace, nodeBin, snapshot, step, twirp, useThrowawayAction, warnings } from './harness/throwaway-action.mjs';
+import { actionDir, makeWorkspace, nodeBin, snapshot, step, twirp, useThrowawayAction, warnings, withCacheServer } from './harness/throwaway-action.mjs';
 
 useThrowawayAction();
 
@@ -107,10 +107,8 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
     assert.equal(existsSync(server.storageDir), false, 'close() removes storage it created');
   });
 
-  test('an archive over 128 MiB goes through staged blocks + block list and restores intact', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace({});
-    try {
+  test('an archive over 128 MiB goes through staged blocks + block list and restores intact', () =>
+    withCacheServer(async (server, ws) => {
       // Random bytes so zstd cannot shrink the archive under the 128 MiB single-shot limit.
       const big = Buffer.allocUnsafe(136 * 1024 * 1024);
       randomFillSync(big);
@@ -130,20 +128,14 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.equal(restored.outputs.result, 'big', restored.stdout);
       const back = await readFile(join(ws, 'data', 'big.bin'));
       assert.equal(createHash('sha256').update(back).digest('hex'), digest);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }, {}));
 
-  test('fault: 503 on every twirp call', async () => {
-    // The twirp client retries 502/503/504/500 five times with 3 s, ~4.5-6.75 s,
-    // ~6.75-10 s, ~10-15 s waits, so this takes ~25-35 s. restoreCache then
-    // warns "Failed to restore: Failed to GetCacheEntryDownloadURL: Failed to make
-    // request after 5 attempts: ..." and resolves undefined (exit 0, no throw).
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: 503 on every twirp call', () =>
+    withCacheServer(async (server, ws) => {
+      // The twirp client retries 502/503/504/500 five times with 3 s, ~4.5-6.75 s,
+      // ~6.75-10 s, ~10-15 s waits, so this takes ~25-35 s. restoreCache then
+      // warns "Failed to restore: Failed to GetCacheEntryDownloadURL: Failed to make
+      // request after 5 attempts: ..." and resolves undefined (exit 0, no throw).
       server.faults.status = { code: 503, count: Infinity };
       const r = await step(server, ws, { op: 'restore', key: 'k' });
       assert.equal(r.exitCode, 0);
@@ -156,18 +148,12 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
         w.message,
         /^Failed to restore: Failed to GetCacheEntryDownloadURL: Failed to make request after 5 attempts: Failed request: \(503\) Service Unavailable: injected fault 503$/,
       );
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: 503 on CreateCacheEntry', async () => {
-    // Same 5 retries, then saveCache maps *any* CreateCacheEntry failure to
-    // ReserveCacheError, logged with core.info (no annotation), returning -1.
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: 503 on CreateCacheEntry', () =>
+    withCacheServer(async (server, ws) => {
+      // Same 5 retries, then saveCache maps *any* CreateCacheEntry failure to
+      // ReserveCacheError, logged with core.info (no annotation), returning -1.
       server.faults.status = { code: 503, count: Infinity, methods: ['CreateCacheEntry'] };
       const r = await step(server, ws, { op: 'save', key: 'k' });
       assert.equal(r.exitCode, 0);
@@ -176,16 +162,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.deepEqual(warnings(r), []);
       assert.match(r.stdout, /^Failed to save: Unable to reserve cache with key k, another job may be creating this cache\.$/m);
       assert.deepEqual(server.entries(), []);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: one 503 then success is retried transparently (3 s)', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: one 503 then success is retried transparently (3 s)', () =>
+    withCacheServer(async (server, ws) => {
       server.faults.status = { code: 503, count: 1, methods: ['CreateCacheEntry'] };
       const r = await step(server, ws, { op: 'save', key: 'k' });
       assert.equal(r.outputs.result, '1');
@@ -195,19 +175,13 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       );
       assert.match(r.stdout, /Attempt 1 of 5 failed with error: Failed request: \(503\) Service Unavailable: injected fault 503\. Retrying request in 3000 ms/);
       assert.equal(server.faults.status.count, 0);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: 409 on a duplicate CreateCacheEntry', async () => {
-    // Not retried; saveCache does NOT throw: ReserveCacheError is caught inside,
-    // logged with core.info "Failed to save: Unable to reserve cache with key K,
-    // another job may be creating this cache." and -1 is returned.
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: 409 on a duplicate CreateCacheEntry', () =>
+    withCacheServer(async (server, ws) => {
+      // Not retried; saveCache does NOT throw: ReserveCacheError is caught inside,
+      // logged with core.info "Failed to save: Unable to reserve cache with key K,
+      // another job may be creating this cache." and -1 is returned.
       assert.equal((await step(server, ws, { op: 'save', key: 'dup' })).outputs.result, '1');
       const again = await step(server, ws, { op: 'save', key: 'dup' });
       assert.equal(again.exitCode, 0);
@@ -223,16 +197,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.ok(!again.log.includes('already exists'));
       assert.ok(again.debug.some((d) => d.includes('(409) Conflict: cache entry with the same key, version, and scope already exists')));
       assert.equal(server.entries().length, 1);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: truncated and corrupt downloads', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: truncated and corrupt downloads', () =>
+    withCacheServer(async (server, ws) => {
       assert.equal((await step(server, ws, { op: 'save', key: 'k' })).outputs.result, '1');
       await rm(join(ws, 'data'), { recursive: true });
 
@@ -267,16 +235,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       const ok = await step(server, ws, { op: 'restore', key: 'k' });
       assert.equal(ok.outputs.result, 'k');
       assert.equal(await readFile(join(ws, 'data', 'a.txt'), 'utf8'), 'alpha\n');
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: closed socket, slow replies, stalled download', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: closed socket, slow replies, stalled download', () =>
+    withCacheServer(async (server, ws) => {
       // Closed socket: ECONNRESET is a NetworkError, thrown at once (no retry);
       // restore warns and resolves undefined.
       server.faults.closeSocket = true;
@@ -307,16 +269,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
         ['Failed to restore: Premature close'],
       );
       assert.ok(stalled.durationMs < 7000, `gave up at the socket timeout, took ${stalled.durationMs} ms`);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: quota, blob errors, bad or missing token', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: quota, blob errors, bad or missing token', () =>
+    withCacheServer(async (server, ws) => {
       // Quota: the client turns msg 'insufficient usage' into UsageError (no retry),
       // but saveCache then reports it as the generic ReserveCacheError (info, -1);
       // the quota text only shows in debug output.
@@ -371,9 +327,5 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
         noTokenSave.annotations.filter((a) => a.level === 'error').map((a) => a.message),
         ['save threw Error: Unable to get the ACTIONS_RUNTIME_TOKEN env variable'],
       );
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 });

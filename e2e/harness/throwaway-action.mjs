@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startCacheServer } from './cache-server.mjs';
 import { runAction } from './runner.mjs';
 
 const repoRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -99,3 +100,15 @@ export function step(server, workspace, inputs, env = {}) {
 
 export const twirp = (server, method) => server.requests.filter((r) => r.twirpMethod === method);
 export const warnings = (r) => r.annotations.filter((a) => a.level === 'warning' && !a.message.startsWith('odd chars'));
+
+/** Runs body(server, ws) with a cache server and a workspace of its own, and removes both afterwards. */
+export async function withCacheServer(body, files) {
+  const server = await startCacheServer();
+  const ws = await makeWorkspace(files);
+  try {
+    return await body(server, ws);
+  } finally {
+    await server.close();
+    await rm(ws, { recursive: true, force: true });
+  }
+}
