@@ -446,6 +446,13 @@ describe('defaults', () => {
       { SYSTEMROOT: 'E:\\Win' },
       ['nvidia-smi.exe', 'E:\\Win\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe'],
     ],
+    [
+      'win32',
+      { SystemRoot: 'D:\\WINDOWS' },
+      ['nvidia-smi.exe', 'D:\\WINDOWS\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe'],
+    ],
+    ['linux', { SystemRoot: 'C:\\Windows' }, ['nvidia-smi']],
+    ['darwin', {}, ['nvidia-smi']],
   ] as const)('nvidia-smi candidates on %s with %j', (platform, env, expected) => {
     expect(nvidiaSmiCandidatesFor(platform, env)).toEqual(expected);
   });
@@ -493,20 +500,5 @@ describe('the nvidia-smi recordings agree with each other', () => {
       const columns = name.startsWith('query-legacy-') ? LEGACY_FIELDS.length : 6;
       for (const row of csvRows(name)) expect([name, row.length]).toEqual([name, columns]);
     }
-  });
-});
-
-describe('nvidia-smi candidates per platform (platform injected)', () => {
-  it.each([
-    [
-      'win32',
-      { SystemRoot: 'D:\\WINDOWS' },
-      ['nvidia-smi.exe', 'D:\\WINDOWS\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe'],
-    ],
-    ['win32', {}, ['nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe']],
-    ['linux', { SystemRoot: 'C:\\Windows' }, ['nvidia-smi']],
-    ['darwin', {}, ['nvidia-smi']],
-  ] as const)('on %s with %j', (platform, env, expected) => {
-    expect(nvidiaSmiCandidatesFor(platform, env)).toEqual(expected);
   });
 });
