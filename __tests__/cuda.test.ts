@@ -1,7 +1,6 @@
 import {
   capabilityInArchList,
   checkCapability,
-  compareVersions,
   compatibilityFloorFor,
   cudaDriverSupport,
   cudaFromLocalLabel,
@@ -9,23 +8,6 @@ import {
   minimumDriverFor,
   newestCudaForDriver,
 } from '../src/cuda.js';
-
-describe('compareVersions', () => {
-  it.each([
-    ['570.133.20', '570.26', 1],
-    ['570.9', '570.26', -1], // a string compare would call this newer
-    ['580', '580.0.0', 0],
-    ['10.0', '9.9', 1],
-    ['525.60.13', '525.60.13', 0],
-    ['2.8.0+cu128', '2.10', -1],
-  ])('%s vs %s -> %i', (a, b, expected) => {
-    expect(compareVersions(a, b)).toBe(expected);
-  });
-
-  it('refuses text that is not a version', () => {
-    expect(() => compareVersions('latest', '1.0')).toThrow(RangeError);
-  });
-});
 
 describe('minimumDriverFor (per-release toolkit minimum)', () => {
   it.each([

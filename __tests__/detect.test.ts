@@ -446,6 +446,13 @@ describe('defaults', () => {
       { SYSTEMROOT: 'E:\\Win' },
       ['nvidia-smi.exe', 'E:\\Win\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe'],
     ],
+    [
+      'win32',
+      { SystemRoot: 'D:\\WINDOWS' },
+      ['nvidia-smi.exe', 'D:\\WINDOWS\\System32\\nvidia-smi.exe', 'C:\\Program Files\\NVIDIA Corporation\\NVSMI\\nvidia-smi.exe'],
+    ],
+    ['linux', { SystemRoot: 'C:\\Windows' }, ['nvidia-smi']],
+    ['darwin', {}, ['nvidia-smi']],
   ] as const)('nvidia-smi candidates on %s with %j', (platform, env, expected) => {
     expect(nvidiaSmiCandidatesFor(platform, env)).toEqual(expected);
   });

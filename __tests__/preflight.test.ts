@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Detection } from '../src/detect.js';
+import { ActionError } from '../src/errors.js';
 import { preflightCuda } from '../src/preflight.js';
 import { loadProject } from '../src/project.js';
 
@@ -65,5 +66,36 @@ describe('preflightCuda', () => {
       /^mode is cuda and expect-cuda is true, but CUDA cannot work on this runner: no NVIDIA GPU/,
     );
     expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), cpuRunner, false, 'linux'))).toBeUndefined();
+  });
+});
+
+describe('cuda mode on macOS', () => {
+  function cudaLockedProject() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'macos-cuda-'));
+    fs.writeFileSync(path.join(dir, 'pyproject.toml'), seed);
+    fs.writeFileSync(
+      path.join(dir, 'poetry.lock'),
+      '[[package]]\nname = "torch"\nversion = "2.14.1+cu130"\n[package.source]\ntype = "legacy"\nurl = "https://download.pytorch.org/whl/cu130"\nreference = "pytorch-cuda"\n',
+    );
+    return loadProject(dir);
+  }
+  const noGpu: Detection = { cudaUsable: false, gpus: [], hardwarePresent: false, sources: [], reason: 'no CUDA on macOS' };
+
+  it.each([true, false])('fails before any download, whatever expect-cuda says (%s)', (expectCuda) => {
+    let error: unknown;
+    try {
+      preflightCuda(cudaLockedProject(), noGpu, expectCuda, 'darwin');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ActionError);
+    expect((error as ActionError).title).toBe('No CUDA on macOS');
+    expect((error as ActionError).message).toMatch(/PyTorch publishes no CUDA builds for macOS: use mode: cpu/);
+  });
+
+  it('lets the same lock through on a Windows runner that only checks the build installs', () => {
+    expect(() => {
+      preflightCuda(cudaLockedProject(), { ...noGpu, reason: 'no NVIDIA driver' }, false, 'win32');
+    }).not.toThrow();
   });
 });

@@ -6,8 +6,6 @@
 
 import { compareParts, compareVersions, parseVersion } from './version.js';
 
-export { compareVersions, parseVersion };
-
 /** One CUDA release's toolkit minimum driver ("full support"), GA release of each minor. */
 interface CudaReleaseDriver {
   cuda: string;
@@ -149,9 +147,9 @@ const VOLTA_TO_BLACKWELL = ['sm_70', ...TURING_TO_BLACKWELL];
 /**
  * The GPU architectures a PyTorch CUDA wheel is built for. Sources: PyTorch's
  * .ci/manywheel/build_cuda.sh per release and get_arch_list() reported in its issues.
- * Note REFERENCE.md's "from 2.8 dropped sm_50-sm_70" follows the 2.8 release note's
- * wording; the builds themselves kept sm_70 in cu128/cu129 for 2.8-2.10 (issue 157517)
- * and dropped it again in 2.11 (issue 172352), while 2.7's cu128 already started at sm_75.
+ * The 2.8 release note says sm_50-sm_70 were dropped from 2.8 on; the builds themselves
+ * kept sm_70 in cu128/cu129 for 2.8-2.10 (issue 157517) and dropped it again in 2.11
+ * (issue 172352), while 2.7's cu128 already started at sm_75.
  * Throws RangeError for a label that is not a CUDA build.
  */
 export function expectedArchs(torchVersion: string, cudaLabel: string): ExpectedArchs {

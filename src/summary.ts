@@ -40,7 +40,7 @@ export function writeOutputs(record: RunRecord): void {
   set(Outputs.driverVersion, detection?.driverVersion);
   set(Outputs.cudaDriverVersion, record.cudaDriverVersion);
   set(Outputs.cacheHit, restore?.kind === 'exact');
-  set(Outputs.restoredFrom, restore?.kind === 'exact' || restore?.kind === 'partial' ? (restore.from === 'local' ? 'none' : restore.from) : 'none');
+  set(Outputs.restoredFrom, restoredFrom(restore));
   set(Outputs.cacheMatchedKey, restore && 'matchedKey' in restore ? restore.matchedKey : undefined);
   set(Outputs.cacheKey, record.cacheKey);
   set(Outputs.venvPath, record.venvPath);
@@ -49,6 +49,12 @@ export function writeOutputs(record: RunRecord): void {
   set(Outputs.torchCudaVersion, probe?.cuda_version);
   set(Outputs.cudaAvailable, probe ? probe.cuda_available === true : undefined);
   set(Outputs.deviceCount, probe ? (probe.device_count ?? 0) : undefined);
+}
+
+/** store, cache or none; empty when the step stopped before the restore. */
+function restoredFrom(restore: RestoreOutcome | undefined): string | undefined {
+  if (!restore) return undefined;
+  return (restore.kind === 'exact' || restore.kind === 'partial') && restore.from !== 'local' ? restore.from : 'none';
 }
 
 function seconds(ms: number | undefined): string {
@@ -77,26 +83,14 @@ function escape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|');
 }
 
+/**
+ * The verdict, then what a reader looks for first (mode, torch build, cache result, times),
+ * then the detection sources and the environment folded away in a <details> block.
+ */
 export function summaryMarkdown(record: RunRecord): string {
   const rows: [string, string][] = [];
-  const detection = record.detection;
-  if (detection) {
-    rows.push(['GPU', detection.reason]);
-    if (detection.diagnosis) rows.push(['GPU diagnosis', detection.diagnosis]);
-    for (const source of detection.sources) rows.push([`source: ${source.source}`, `${source.ok ? 'yes' : 'no'}: ${source.detail}`]);
-  }
+  const details: [string, string][] = [];
   if (record.mode) rows.push(['Mode', `${record.mode}${record.modeReason ? ` (${record.modeReason})` : ''}`]);
-  if (record.cudaDriverVersion) rows.push(['Newest CUDA the driver supports', record.cudaDriverVersion]);
-  if (record.pythonVersion) rows.push(['Python', record.pythonVersion]);
-  if (record.poetryVersion) rows.push(['Poetry', record.poetryVersion]);
-  if (record.cacheKey) rows.push(['Cache key', `\`${record.cacheKey}\``]);
-  rows.push(['Cache restore', describeRestore(record.restore)]);
-  if (record.venvDiscarded) rows.push(['Restored venv', `discarded: ${record.venvDiscarded}`]);
-  if (record.syncSkipped) rows.push(['Sync', `skipped: ${record.syncSkipped}`]);
-  else if (record.syncCommand) {
-    const tries = record.syncAttempts && record.syncAttempts > 1 ? `, ${record.syncAttempts} tries` : '';
-    rows.push(['Sync', `\`${record.syncCommand}\`${record.syncMs !== undefined ? ` in ${seconds(record.syncMs)}${tries}` : ''}`]);
-  }
   const probe = record.probe;
   if (probe) {
     const build = probe.torch_installed
@@ -109,11 +103,34 @@ export function summaryMarkdown(record: RunRecord): string {
       rows.push([`GPU ${device.index}`, `${device.name ?? '?'}, sm ${device.capability ?? '?'}, ${device.memory_mib ?? '?'} MiB, ${op}`]);
     }
   }
+  rows.push(['Cache restore', describeRestore(record.restore)]);
+  if (record.venvDiscarded) rows.push(['Restored venv', `discarded: ${record.venvDiscarded}`]);
+  if (record.syncSkipped) rows.push(['Sync', `skipped: ${record.syncSkipped}`]);
+  else if (record.syncCommand) {
+    const tries = record.syncAttempts && record.syncAttempts > 1 ? `, ${record.syncAttempts} tries` : '';
+    rows.push(['Sync', `\`${record.syncCommand}\`${record.syncMs !== undefined ? ` in ${seconds(record.syncMs)}${tries}` : ''}`]);
+  }
   if (record.storeSave) rows.push(['Venv store', describeSave(record.storeSave)]);
   if (record.save) rows.push(['Cache save', describeSave(record.save)]);
+
+  const detection = record.detection;
+  if (detection) {
+    details.push(['GPU', detection.reason]);
+    if (detection.diagnosis) details.push(['GPU diagnosis', detection.diagnosis]);
+    for (const source of detection.sources) details.push([`source: ${source.source}`, `${source.ok ? 'yes' : 'no'}: ${source.detail}`]);
+  }
+  if (record.cudaDriverVersion) details.push(['Newest CUDA the driver supports', record.cudaDriverVersion]);
+  if (record.pythonVersion) details.push(['Python', record.pythonVersion]);
+  if (record.poetryVersion) details.push(['Poetry', record.poetryVersion]);
+  if (record.cacheKey) details.push(['Cache key', `\`${record.cacheKey}\``]);
+
   const verdict = record.failure ? `❌ ${record.failure}` : '✅ verified';
-  const table = ['| | |', '|---|---|', ...rows.map(([name, value]) => `| ${escape(name)} | ${escape(value)} |`)].join('\n');
-  return `### setup-poetry-torch\n\n${verdict}\n\n${table}\n`;
+  const folded = details.length ? `\n<details><summary>Detection and environment</summary>\n\n${table(details)}\n\n</details>\n` : '';
+  return `### setup-poetry-torch\n\n${verdict}\n\n${table(rows)}\n${folded}`;
+}
+
+function table(rows: [string, string][]): string {
+  return ['| | |', '|---|---|', ...rows.map(([name, value]) => `| ${escape(name)} | ${escape(value)} |`)].join('\n');
 }
 
 export async function writeSummary(record: RunRecord): Promise<void> {

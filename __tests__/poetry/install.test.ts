@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { findOnPath, parsePoetryVersion, poetryEnvironment, poetryScriptVersion } from '../../src/poetry/install.js';
+import type { CommandResult, RunCommand } from '../../src/exec.js';
+import { locatePoetry, parsePoetryVersion, poetryEnvironment, poetryScriptVersion } from '../../src/poetry/install.js';
 
 // Console scripts as pip and pipx write them; the versions come from the dist-info, not a Poetry run.
 let root: string;
@@ -61,23 +62,6 @@ describe('poetryScriptVersion', () => {
   });
 });
 
-describe('findOnPath', () => {
-  it('returns the first executable file, as spawn would', () => {
-    for (const [dir, mode] of [
-      ['a', 0o644],
-      ['b', 0o755],
-      ['c', 0o755],
-    ] as const) {
-      fs.mkdirSync(path.join(root, dir));
-      fs.writeFileSync(path.join(root, dir, 'poetry'), '', { mode });
-    }
-    fs.mkdirSync(path.join(root, 'd', 'poetry'), { recursive: true });
-    const PATH = ['', 'd', 'a', 'b', 'c'].map((dir) => (dir ? path.join(root, dir) : '')).join(path.delimiter);
-    expect(findOnPath('poetry', { PATH })).toBe(path.join(root, 'b', 'poetry'));
-    expect(findOnPath('poetry', {})).toBeUndefined();
-  });
-});
-
 describe('parsePoetryVersion', () => {
   it.each([
     ['Poetry (version 2.5.1)', '2.5.1'],
@@ -101,5 +85,42 @@ describe('poetryEnvironment', () => {
     expect(poetryEnvironment('2.5.1', { PYTHON_KEYRING_BACKEND: 'mine' }, false)).toMatchObject({ PYTHON_KEYRING_BACKEND: 'mine', POETRY_NO_INTERACTION: '1' });
     expect(poetryEnvironment('2.5.1', {}, false).POETRY_VIRTUALENVS_IN_PROJECT).toBeUndefined();
     expect(poetryEnvironment('2.5.1', {}, true).POETRY_VIRTUALENVS_IN_PROJECT).toBe('true');
+  });
+});
+
+describe('locatePoetry on Windows and macOS (platform injected)', () => {
+  // setup-python's interpreters on the hosted images (the Windows one as Python reports it).
+  const WINDOWS_PYTHON = 'C:\\hostedtoolcache\\windows\\Python\\3.12.10\\x64\\python.exe';
+  const MACOS_PYTHON = '/Users/runner/hostedtoolcache/Python/3.12.10/arm64/bin/python3';
+  const ok = (stdout = ''): CommandResult => ({ exitCode: 0, stdout, stderr: '', timedOut: false });
+  const notFound = (file: string): CommandResult => ({ exitCode: -1, stdout: '', stderr: '', timedOut: false, spawnError: `spawn ${file} ENOENT` });
+
+  it('installs Poetry into its own venv and puts that Scripts folder on PATH', async () => {
+    const toolDir = path.join(root, 'win-tool');
+    const venv = path.join(toolDir, 'poetry', '2.5.1', 'venv');
+    const poetryExe = path.join(venv, 'Scripts', 'poetry.exe');
+    const calls: [string, string[]][] = [];
+    const run: RunCommand = async (file, args) => {
+      calls.push([file, args]);
+      if (file === 'poetry') return notFound(file);
+      return file === poetryExe ? ok('Poetry (version 2.5.1)\n') : ok();
+    };
+    const poetry = await locatePoetry(run, '2.5.1', WINDOWS_PYTHON, toolDir, 'win32');
+    expect(poetry).toEqual({ command: poetryExe, version: '2.5.1', installedByAction: true, binDir: path.join(venv, 'Scripts') });
+    expect(calls.map(([file]) => file)).toEqual(['poetry', WINDOWS_PYTHON, path.join(venv, 'Scripts', 'python.exe'), poetryExe]);
+  });
+
+  it('on Linux and macOS exposes Poetry through a bin/ of its own instead, so the venv python stays off PATH', async () => {
+    const toolDir = path.join(root, 'posix-tool');
+    const home = path.join(toolDir, 'poetry', '2.5.1');
+    const poetryBin = path.join(home, 'venv', 'bin', 'poetry');
+    const run: RunCommand = async (file) => {
+      if (file === 'poetry') return notFound(file);
+      return file === poetryBin ? ok('Poetry (version 2.5.1)\n') : ok();
+    };
+    const poetry = await locatePoetry(run, '2.5.1', MACOS_PYTHON, toolDir, 'darwin');
+    expect(poetry).toEqual({ command: poetryBin, version: '2.5.1', installedByAction: true, binDir: path.join(home, 'bin') });
+    expect(fs.readdirSync(path.join(home, 'bin'))).toEqual(['poetry']);
+    expect(fs.readlinkSync(path.join(home, 'bin', 'poetry'))).toBe(poetryBin);
   });
 });

@@ -117,78 +117,15 @@ export async function ensureWheels(cacheRoot = DEFAULT_CACHE_ROOT) {
 }
 
 // ---------------------------------------------------------------------------
-// Zip: just enough to write a wheel and to read one member (METADATA) back.
+// Zip: Python's zipfile writes wheels (write_zip.py); reading one member (METADATA) back
+// touches only the central directory and that member.
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
+const WRITE_ZIP = fileURLToPath(new URL('./write_zip.py', import.meta.url));
 
-// zlib.crc32 only exists from Node 20.15 / 22.2; the table keeps older 20.x working.
-function crc32(buf) {
-  if (typeof zlib.crc32 === 'function') return zlib.crc32(buf) >>> 0;
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/**
- * Build a zip from [{ name, data }]. Timestamps are fixed (1980-01-01) so the same
- * input gives the same bytes, hence the same sha256: Poetry caches file hashes
- * per source, and a rebuilt double with a new hash would fail its hash check.
- */
-export function zipBuffer(entries) {
-  const locals = [];
-  const centrals = [];
-  let offset = 0;
-  for (const { name, data } of entries) {
-    const nameBuf = Buffer.from(name, 'utf8');
-    const raw = Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8');
-    const comp = zlib.deflateRawSync(raw, { level: 9 });
-    const crc = crc32(raw);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(8, 8); // deflate
-    local.writeUInt16LE(0, 10); // time 00:00
-    local.writeUInt16LE(0x21, 12); // date 1980-01-01
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(comp.length, 18);
-    local.writeUInt32LE(raw.length, 22);
-    local.writeUInt16LE(nameBuf.length, 26);
-    local.writeUInt16LE(0, 28);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(0x0314, 4); // made by: unix, 2.0
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(8, 10);
-    central.writeUInt16LE(0, 12);
-    central.writeUInt16LE(0x21, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(comp.length, 20);
-    central.writeUInt32LE(raw.length, 24);
-    central.writeUInt16LE(nameBuf.length, 28);
-    central.writeUInt32LE((0o100644 << 16) >>> 0, 38); // external attrs: -rw-r--r--
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, nameBuf, comp);
-    centrals.push(central, nameBuf);
-    offset += 30 + nameBuf.length + comp.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
+/** Write a zip of [{ name, data }] to `out` with fixed timestamps: same input, same bytes. */
+export async function writeZip(out, entries) {
+  const spec = { out, entries: entries.map(({ name, data }) => ({ name, data: Buffer.from(data).toString('base64') })) };
+  await runOk(PYTHON, [WRITE_ZIP], { input: JSON.stringify(spec) });
 }
 
 /**
@@ -294,7 +231,7 @@ export async function buildWheel(outDir, { name, version, tag = 'py3-none-any', 
   await fs.mkdir(outDir, { recursive: true });
   const file = path.join(outDir, `${name}-${version}-${tag}.whl`);
   const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, zipBuffer(entries));
+  await writeZip(tmp, entries);
   await fs.rename(tmp, file); // atomic: a concurrent index never serves half a wheel
   return file;
 }

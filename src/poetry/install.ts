@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ActionError } from '../errors.js';
-import { lastLines, type RunCommand } from '../exec.js';
+import { findProgram, lastLines, type RunCommand } from '../exec.js';
 import { MIN_POETRY } from '../constants.js';
 import { compareVersions } from '../version.js';
 import { venvPython } from '../python.js';
@@ -33,25 +33,12 @@ export function poetryEnvironment(version: string, base: NodeJS.ProcessEnv, inPr
 
 /** `quick`: trust the console script's metadata instead of starting Poetry (see poetryScriptVersion). */
 async function poetryVersionOf(run: RunCommand, command: string, platform: NodeJS.Platform, quick = true): Promise<string | undefined> {
-  const fromScript = quick && platform !== 'win32' ? poetryScriptVersion(command.includes('/') ? command : findOnPath(command, process.env)) : undefined;
-  if (fromScript) return fromScript;
+  if (quick && platform !== 'win32') {
+    const fromScript = poetryScriptVersion(command.includes('/') ? command : await findProgram(command));
+    if (fromScript) return fromScript;
+  }
   const result = await run(command, ['--version', '--no-ansi'], { timeoutMs: 60_000 });
   return result.exitCode === 0 ? parsePoetryVersion(result.stdout) : undefined;
-}
-
-/** The file spawn would run for a bare command name (POSIX PATH search). */
-export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const file = path.join(dir, name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      if (fs.statSync(file).isFile()) return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /**

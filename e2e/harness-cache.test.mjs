@@ -1,207 +1,17 @@
-// Proves e2e/harness/{cache-server,runner}.mjs against the real @actions/cache:
-// a throwaway action saves/restores through the local cache service, run the
-// way the runner runs a step. Run: node_modules/.bin/node --test e2e/harness.test.mjs
+// Proves e2e/harness/{cache-server,runner}.mjs against the real @actions/cache: a throwaway
+// action saves/restores through the local cache service, run the way the runner runs a step.
+// Run: node_modules/.bin/node --test e2e/harness-cache.test.mjs
 import assert from 'node:assert/strict';
 import { createHash, randomFillSync } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
 import { cacheVersion, startCacheServer } from './harness/cache-server.mjs';
-import { applyExportedEnv, inputEnvName, parseKeyValueFile, parseWorkflowCommands, runAction } from './harness/runner.mjs';
+import { applyExportedEnv, runAction } from './harness/runner.mjs';
+import { actionDir, makeWorkspace, nodeBin, snapshot, step, twirp, useThrowawayAction, warnings, withCacheServer } from './harness/throwaway-action.mjs';
 
-const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
-const node24 = join(repoRoot, 'node_modules', '.bin', 'node');
-const nodeBin = existsSync(node24) ? node24 : process.execPath;
-const cacheUrl = import.meta.resolve('@actions/cache');
-const coreUrl = import.meta.resolve('@actions/core');
-
-// The throwaway action: one cache operation per step plus every file/stdout
-// command the runner simulator has to parse back.
-const ACTION_SOURCE = `
-import * as cache from ${JSON.stringify(cacheUrl)};
-import * as core from ${JSON.stringify(coreUrl)};
-const lines = (s) => s.split('\\n').map((l) => l.trim()).filter(Boolean);
-const op = core.getInput('op', { required: true });
-const paths = lines(core.getInput('paths') || 'data');
-const key = core.getInput('key');
-const restoreKeys = lines(core.getInput('restore-keys'));
-core.startGroup('cache ' + op);
-try {
-  if (op === 'save') {
-    const id = await cache.saveCache(paths, key);
-    core.setOutput('result', String(id));
-  } else if (op === 'restore') {
-    const matched = await cache.restoreCache(paths, key, restoreKeys);
-    core.setOutput('result', matched ?? '');
-  } else if (op === 'env') {
-    core.setOutput('seen', process.env.HARNESS_EXPORTED ?? '');
-    core.setOutput('path0', process.env.PATH.split(':')[0]);
-  }
-} catch (err) {
-  core.setOutput('error-name', err.name);
-  core.setFailed(op + ' threw ' + err.name + ': ' + err.message);
-} finally {
-  core.endGroup();
-}
-core.setOutput('multi', 'first line\\nsecond = line\\n<<not a delimiter');
-core.exportVariable('HARNESS_EXPORTED', 'from ' + op);
-core.addPath('/opt/harness/' + op + '/bin');
-core.saveState('last-op', op);
-await core.summary.addHeading('Harness ' + op).addRaw('key=' + key, true).write();
-core.warning('odd chars: 100% done\\nnext line, a:b', { file: 'src/a,b.ts', title: 'T: x', startLine: 3 });
-`;
-
-let actionDir;
-before(async () => {
-  actionDir = await mkdtemp(join(tmpdir(), 'harness-action-'));
-  await mkdir(join(actionDir, 'dist'));
-  await writeFile(join(actionDir, 'action.yml'), 'name: harness\nruns:\n  using: node24\n  main: dist/index.js\n');
-  await writeFile(join(actionDir, 'dist', 'index.js'), ACTION_SOURCE);
-  await writeFile(join(actionDir, 'dist', 'package.json'), '{"type":"module"}');
-});
-after(async () => {
-  await rm(actionDir, { recursive: true, force: true });
-});
-
-async function makeWorkspace(files = { 'data/a.txt': 'alpha\n', 'data/sub/b.bin': Buffer.from([0, 1, 2, 255]), 'data/sub/deep/c.txt': 'gamma' }) {
-  const ws = await mkdtemp(join(tmpdir(), 'harness-ws-'));
-  for (const [rel, content] of Object.entries(files)) {
-    await mkdir(dirname(join(ws, rel)), { recursive: true });
-    await writeFile(join(ws, rel), content);
-  }
-  return ws;
-}
-
-async function snapshot(dir) {
-  const out = {};
-  async function walk(d, rel) {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(join(d, e.name), r);
-      else
-        out[r] = createHash('sha256')
-          .update(await readFile(join(d, e.name)))
-          .digest('hex');
-    }
-  }
-  await walk(dir, '');
-  return out;
-}
-
-function step(server, workspace, inputs, env = {}) {
-  return runAction({ actionDir, workspace, inputs, env: { ...server.env, ...env }, nodeBin, timeoutMs: 120000 });
-}
-
-const twirp = (server, method) => server.requests.filter((r) => r.twirpMethod === method);
-const warnings = (r) => r.annotations.filter((a) => a.level === 'warning' && !a.message.startsWith('odd chars'));
-
-describe('runner parsing helpers', () => {
-  test('file-command and workflow-command parsing', () => {
-    assert.deepEqual(parseKeyValueFile('a=1\nb<<EOF\nx\n\ny=z\nEOF\nc=has=eq\n'), { a: '1', b: 'x\n\ny=z', c: 'has=eq' });
-    assert.throws(() => parseKeyValueFile('b<<EOF\nnever closed\n'), /Missing heredoc delimiter/);
-    assert.equal(inputEnvName('expect-cuda'), 'INPUT_EXPECT-CUDA');
-    assert.equal(inputEnvName('python version'), 'INPUT_PYTHON_VERSION');
-    const cmds = parseWorkflowCommands('plain\n::error file=a%2Cb.ts,line=2,title=x%3Ay::boom%0Anext %25\n::endgroup::\n');
-    assert.deepEqual(cmds, [
-      { command: 'error', properties: { file: 'a,b.ts', line: '2', title: 'x:y' }, message: 'boom\nnext %' },
-      { command: 'endgroup', properties: {}, message: '' },
-    ]);
-    const env = applyExportedEnv({ PATH: '/usr/bin', KEEP: '1' }, [
-      { exportedEnv: { A: '1' }, path: ['/one', '/two'] },
-      { exportedEnv: { A: '2' }, path: ['/three', '/one'] },
-    ]);
-    assert.deepEqual(env, { PATH: '/one:/three:/two:/usr/bin', KEEP: '1', A: '2' });
-  });
-});
-
-describe('runner environment and lifecycle', () => {
-  test('hermetic env, runner variables, inputs, state, exit code', async () => {
-    const ws = await makeWorkspace({});
-    const probe = join(actionDir, 'probe.mjs');
-    await writeFile(
-      probe,
-      `
-      import { appendFileSync } from 'node:fs';
-      const pick = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(INPUT_|GITHUB_|RUNNER_|ACTIONS_|STATE_|CI$|EXTRA$)/.test(k)));
-      appendFileSync(process.env.GITHUB_OUTPUT, 'env<<EOF\\n' + JSON.stringify(pick) + '\\nEOF\\ncwd=' + process.cwd() + '\\n');
-      process.exitCode = 3;
-    `,
-    );
-    const leaked = { INPUT_LEAK: 'x', GITHUB_SERVER_URL: 'http://127.0.0.1:1', ACTIONS_CACHE_URL: 'http://127.0.0.1:1/', RUNNER_DEBUG: '1' };
-    Object.assign(process.env, leaked);
-    try {
-      const r = await runAction({
-        actionDir,
-        entry: probe,
-        workspace: ws,
-        nodeBin,
-        inputs: { 'expect-cuda': false, 'python version': '3.13' },
-        state: { restored: 'true' },
-        env: { EXTRA: 'yes', GITHUB_REF: 'refs/heads/other' },
-      });
-      assert.equal(r.exitCode, 3);
-      assert.equal(r.outputs.cwd, ws);
-      const env = JSON.parse(r.outputs.env);
-      for (const k of Object.keys(leaked)) assert.equal(env[k], undefined, k);
-      assert.equal(env['INPUT_EXPECT-CUDA'], 'false');
-      assert.equal(env.INPUT_PYTHON_VERSION, '3.13');
-      assert.equal(env.STATE_restored, 'true');
-      assert.equal(env.EXTRA, 'yes');
-      assert.equal(env.GITHUB_REF, 'refs/heads/other');
-      assert.equal(env.GITHUB_WORKSPACE, ws);
-      assert.equal(env.GITHUB_ACTIONS, 'true');
-      assert.equal(env.CI, 'true');
-      assert.equal(env.GITHUB_REPOSITORY, 'example/project');
-      assert.equal(env.RUNNER_OS, 'Linux');
-      assert.equal(env.RUNNER_ARCH, { x64: 'X64', arm64: 'ARM64' }[process.arch]);
-      assert.ok(env.RUNNER_TEMP && env.RUNNER_TOOL_CACHE && env.GITHUB_SHA);
-      assert.equal(existsSync(env.RUNNER_TEMP), false, 'a runner temp it created is removed');
-    } finally {
-      for (const k of Object.keys(leaked)) delete process.env[k];
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
-
-  test('timeout kills the step and what it spawned', async () => {
-    const ws = await makeWorkspace({});
-    const hang = join(actionDir, 'hang.mjs');
-    await writeFile(
-      hang,
-      `
-      import { spawn } from 'node:child_process';
-      import { appendFileSync } from 'node:fs';
-      const c = spawn('sleep', ['60'], { stdio: 'inherit' });
-      appendFileSync(process.env.GITHUB_OUTPUT, 'pid=' + c.pid + '\\n');
-      setInterval(() => {}, 1000);
-    `,
-    );
-    try {
-      const r = await runAction({ actionDir, entry: hang, workspace: ws, nodeBin, timeoutMs: 1500 });
-      assert.equal(r.timedOut, true);
-      assert.equal(r.exitCode, 1);
-      assert.equal(r.signal, 'SIGKILL');
-      assert.ok(r.durationMs < 10000, `took ${r.durationMs} ms`);
-      const pid = Number(r.outputs.pid);
-      assert.ok(pid > 0);
-      // Gone, or a zombie left for whatever reaps orphans here (not every container's PID 1 does).
-      const state = () => {
-        try {
-          if (!existsSync('/proc/self/stat')) return (process.kill(pid, 0), 'alive');
-          return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
-        } catch {
-          return 'gone';
-        }
-      };
-      for (let i = 0; i < 50 && !['gone', 'Z'].includes(state()); i++) await new Promise((res) => setTimeout(res, 20));
-      assert.ok(['gone', 'Z'].includes(state()), `sleep ${pid} is ${state()}`);
-    } finally {
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
-});
+useThrowawayAction();
 
 describe('cache server + runner with @actions/cache', { concurrency: true }, () => {
   test('save, exact / prefix / restore-key hits, misses, and step outputs', async () => {
@@ -297,10 +107,8 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
     assert.equal(existsSync(server.storageDir), false, 'close() removes storage it created');
   });
 
-  test('an archive over 128 MiB goes through staged blocks + block list and restores intact', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace({});
-    try {
+  test('an archive over 128 MiB goes through staged blocks + block list and restores intact', () =>
+    withCacheServer(async (server, ws) => {
       // Random bytes so zstd cannot shrink the archive under the 128 MiB single-shot limit.
       const big = Buffer.allocUnsafe(136 * 1024 * 1024);
       randomFillSync(big);
@@ -320,20 +128,14 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.equal(restored.outputs.result, 'big', restored.stdout);
       const back = await readFile(join(ws, 'data', 'big.bin'));
       assert.equal(createHash('sha256').update(back).digest('hex'), digest);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }, {}));
 
-  test('fault: 503 on every twirp call', async () => {
-    // The twirp client retries 502/503/504/500 five times with 3 s, ~4.5-6.75 s,
-    // ~6.75-10 s, ~10-15 s waits, so this takes ~25-35 s. restoreCache then
-    // warns "Failed to restore: Failed to GetCacheEntryDownloadURL: Failed to make
-    // request after 5 attempts: ..." and resolves undefined (exit 0, no throw).
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: 503 on every twirp call', () =>
+    withCacheServer(async (server, ws) => {
+      // The twirp client retries 502/503/504/500 five times with 3 s, ~4.5-6.75 s,
+      // ~6.75-10 s, ~10-15 s waits, so this takes ~25-35 s. restoreCache then
+      // warns "Failed to restore: Failed to GetCacheEntryDownloadURL: Failed to make
+      // request after 5 attempts: ..." and resolves undefined (exit 0, no throw).
       server.faults.status = { code: 503, count: Infinity };
       const r = await step(server, ws, { op: 'restore', key: 'k' });
       assert.equal(r.exitCode, 0);
@@ -346,18 +148,12 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
         w.message,
         /^Failed to restore: Failed to GetCacheEntryDownloadURL: Failed to make request after 5 attempts: Failed request: \(503\) Service Unavailable: injected fault 503$/,
       );
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: 503 on CreateCacheEntry', async () => {
-    // Same 5 retries, then saveCache maps *any* CreateCacheEntry failure to
-    // ReserveCacheError, logged with core.info (no annotation), returning -1.
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: 503 on CreateCacheEntry', () =>
+    withCacheServer(async (server, ws) => {
+      // Same 5 retries, then saveCache maps *any* CreateCacheEntry failure to
+      // ReserveCacheError, logged with core.info (no annotation), returning -1.
       server.faults.status = { code: 503, count: Infinity, methods: ['CreateCacheEntry'] };
       const r = await step(server, ws, { op: 'save', key: 'k' });
       assert.equal(r.exitCode, 0);
@@ -366,16 +162,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.deepEqual(warnings(r), []);
       assert.match(r.stdout, /^Failed to save: Unable to reserve cache with key k, another job may be creating this cache\.$/m);
       assert.deepEqual(server.entries(), []);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: one 503 then success is retried transparently (3 s)', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: one 503 then success is retried transparently (3 s)', () =>
+    withCacheServer(async (server, ws) => {
       server.faults.status = { code: 503, count: 1, methods: ['CreateCacheEntry'] };
       const r = await step(server, ws, { op: 'save', key: 'k' });
       assert.equal(r.outputs.result, '1');
@@ -385,19 +175,13 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       );
       assert.match(r.stdout, /Attempt 1 of 5 failed with error: Failed request: \(503\) Service Unavailable: injected fault 503\. Retrying request in 3000 ms/);
       assert.equal(server.faults.status.count, 0);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: 409 on a duplicate CreateCacheEntry', async () => {
-    // Not retried; saveCache does NOT throw: ReserveCacheError is caught inside,
-    // logged with core.info "Failed to save: Unable to reserve cache with key K,
-    // another job may be creating this cache." and -1 is returned.
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: 409 on a duplicate CreateCacheEntry', () =>
+    withCacheServer(async (server, ws) => {
+      // Not retried; saveCache does NOT throw: ReserveCacheError is caught inside,
+      // logged with core.info "Failed to save: Unable to reserve cache with key K,
+      // another job may be creating this cache." and -1 is returned.
       assert.equal((await step(server, ws, { op: 'save', key: 'dup' })).outputs.result, '1');
       const again = await step(server, ws, { op: 'save', key: 'dup' });
       assert.equal(again.exitCode, 0);
@@ -413,16 +197,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       assert.ok(!again.log.includes('already exists'));
       assert.ok(again.debug.some((d) => d.includes('(409) Conflict: cache entry with the same key, version, and scope already exists')));
       assert.equal(server.entries().length, 1);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: truncated and corrupt downloads', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: truncated and corrupt downloads', () =>
+    withCacheServer(async (server, ws) => {
       assert.equal((await step(server, ws, { op: 'save', key: 'k' })).outputs.result, '1');
       await rm(join(ws, 'data'), { recursive: true });
 
@@ -457,16 +235,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
       const ok = await step(server, ws, { op: 'restore', key: 'k' });
       assert.equal(ok.outputs.result, 'k');
       assert.equal(await readFile(join(ws, 'data', 'a.txt'), 'utf8'), 'alpha\n');
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: closed socket, slow replies, stalled download', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: closed socket, slow replies, stalled download', () =>
+    withCacheServer(async (server, ws) => {
       // Closed socket: ECONNRESET is a NetworkError, thrown at once (no retry);
       // restore warns and resolves undefined.
       server.faults.closeSocket = true;
@@ -497,16 +269,10 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
         ['Failed to restore: Premature close'],
       );
       assert.ok(stalled.durationMs < 7000, `gave up at the socket timeout, took ${stalled.durationMs} ms`);
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('fault: quota, blob errors, bad or missing token', async () => {
-    const server = await startCacheServer();
-    const ws = await makeWorkspace();
-    try {
+  test('fault: quota, blob errors, bad or missing token', () =>
+    withCacheServer(async (server, ws) => {
       // Quota: the client turns msg 'insufficient usage' into UsageError (no retry),
       // but saveCache then reports it as the generic ReserveCacheError (info, -1);
       // the quota text only shows in debug output.
@@ -561,9 +327,5 @@ describe('cache server + runner with @actions/cache', { concurrency: true }, () 
         noTokenSave.annotations.filter((a) => a.level === 'error').map((a) => a.message),
         ['save threw Error: Unable to get the ACTIONS_RUNTIME_TOKEN env variable'],
       );
-    } finally {
-      await server.close();
-      await rm(ws, { recursive: true, force: true });
-    }
-  });
+    }));
 });
