@@ -12,7 +12,9 @@ import type { CacheKeys, RunnerFingerprint } from '../src/cache/keys.js';
 import type { Interpreter } from '../src/python.js';
 
 // Only the worker test below needs the library itself; the key functions never touch it.
-const restoreCache = jest.fn(async (_paths: string[], _primaryKey: string, _restoreKeys?: string[], _options?: object): Promise<string | undefined> => undefined);
+const restoreCache = jest.fn(
+  async (_paths: string[], _primaryKey: string, _restoreKeys?: string[], _options?: object): Promise<string | undefined> => undefined,
+);
 const saveCache = jest.fn(async (_paths: string[], _key: string): Promise<number> => 7);
 jest.unstable_mockModule('@actions/cache', () => ({ restoreCache, saveCache, isFeatureAvailable: () => true }));
 const { cacheKeys, runnerFingerprint } = await import('../src/cache/keys.js');
@@ -72,7 +74,9 @@ describe('cache keys per runner OS', () => {
 
   it('hashes the Windows interpreter path as Python reports it, so no backslash or colon reaches the key', () => {
     const keys = keysFor(runnerFingerprint('win32', 'x64'), PYTHON.win32);
-    expect(keys.restorePrefix).toBe(`setup-poetry-torch-v1-win32-win32-x64-py3.12.10-${sha8(PYTHON.win32.realpath)}-at${sha8(path.resolve('/work/p/.venv'))}-cpu-`);
+    expect(keys.restorePrefix).toBe(
+      `setup-poetry-torch-v1-win32-win32-x64-py3.12.10-${sha8(PYTHON.win32.realpath)}-at${sha8(path.resolve('/work/p/.venv'))}-cpu-`,
+    );
     expect(keys.primary).toMatch(/^[A-Za-z0-9._-]+$/);
     // @actions/cache rejects keys over 512 characters or with a comma.
     expect(keys.primary.length).toBeLessThanOrEqual(512);
@@ -133,7 +137,13 @@ describe("the cache library's version on Windows", () => {
     // Windows venvs must stay Windows-only: the library's own wall backs up the OS in our key.
     await workerMain({ SETUP_POETRY_TORCH_CACHE_WORKER: JSON.stringify(request) }, () => {});
     // No fifth argument (enableCrossOsArchive) to either call.
-    if (op === 'restore') expect(restoreCache).toHaveBeenLastCalledWith(venv, 'setup-poetry-torch-v1-x', ['setup-poetry-torch-v1-'], expect.objectContaining({ lookupOnly: false }));
+    if (op === 'restore')
+      expect(restoreCache).toHaveBeenLastCalledWith(
+        venv,
+        'setup-poetry-torch-v1-x',
+        ['setup-poetry-torch-v1-'],
+        expect.objectContaining({ lookupOnly: false }),
+      );
     else expect(saveCache).toHaveBeenLastCalledWith(venv, 'setup-poetry-torch-v1-x');
   });
 });

@@ -8,10 +8,7 @@ import { findExact, publishEntry, type Store } from '../../src/cache/store.js';
 import { runWorker, saveRequest } from '../../src/cache/worker.js';
 import { discardVenv } from '../../src/venv.js';
 import { inProcessWorker } from '../fixtures/in-process-worker.js';
-// @ts-expect-error: plain ESM from the e2e harness (the cache service stand-in), no types.
-import { startCacheServer } from '../../e2e/harness/cache-server.mjs';
-
-type Server = { env: Record<string, string>; requests: Array<{ method: string; path: string }>; deleteEntries: () => Promise<void>; close: () => Promise<void> };
+import { startCacheServer, type CacheServer as Server } from '../fixtures/cache-server.js';
 
 const PREFIX = 'setup-poetry-torch-v1-linux-ubuntu24.04-x64-py3.11.7-abcdef01-cpu-';
 const keys = { primary: `${PREFIX}sel-lock`, restorePrefix: PREFIX };
@@ -25,7 +22,7 @@ function tempDir(): string {
 let server: Server;
 const savedEnv = { ...process.env };
 beforeAll(async () => {
-  server = (await startCacheServer()) as Server;
+  server = await startCacheServer();
   Object.assign(process.env, server.env);
 });
 afterAll(async () => {

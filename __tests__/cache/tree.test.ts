@@ -59,18 +59,24 @@ describe('recordTree and treeChange', () => {
 
   it.each([
     ['a write through a hardlink', (venv: string) => fs.appendFileSync(path.join(`${venv}-linked`, 'lib/site-packages/torch/__init__.py'), 'y = 2\n')],
-    ['a same-size write with a new mtime', (venv: string) => {
-      const file = path.join(venv, 'pyvenv.cfg');
-      fs.writeFileSync(file, 'home = /usr/sbi\n');
-      fs.utimesSync(file, new Date(), new Date(Date.now() + 5000));
-    }],
+    [
+      'a same-size write with a new mtime',
+      (venv: string) => {
+        const file = path.join(venv, 'pyvenv.cfg');
+        fs.writeFileSync(file, 'home = /usr/sbi\n');
+        fs.utimesSync(file, new Date(), new Date(Date.now() + 5000));
+      },
+    ],
     ['a replaced file (new inode)', (venv: string) => replaceFile(path.join(venv, 'pyvenv.cfg'), 'home = /usr/bin\n')],
     ['a removed file', (venv: string) => fs.rmSync(path.join(venv, 'bin', 'tool'))],
     ['an added file', (venv: string) => fs.writeFileSync(path.join(venv, 'lib', 'evil.pth'), 'import os\n')],
-    ['a retargeted symlink', (venv: string) => {
-      fs.rmSync(path.join(venv, 'bin', 'python'));
-      fs.symlinkSync('/tmp/python', path.join(venv, 'bin', 'python'));
-    }],
+    [
+      'a retargeted symlink',
+      (venv: string) => {
+        fs.rmSync(path.join(venv, 'bin', 'python'));
+        fs.symlinkSync('/tmp/python', path.join(venv, 'bin', 'python'));
+      },
+    ],
   ])('reports %s', (_name, change) => {
     const venv = venvTree(tempDir());
     const manifest = recordTree(venv);

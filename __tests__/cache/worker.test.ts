@@ -2,10 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { annotationRelay, cachePath, restoreRequest, runWorker, saveRequest, workerMain, WORKER_ENV } from '../../src/cache/worker.js';
-// @ts-expect-error: plain ESM from the e2e harness (the cache service stand-in), no types.
-import { startCacheServer } from '../../e2e/harness/cache-server.mjs';
-
-type Server = { env: Record<string, string>; entries: () => Array<{ key: string }>; requests: Array<{ method: string; path: string }>; close: () => Promise<void> };
+import { startCacheServer, type CacheServer as Server } from '../fixtures/cache-server.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -35,7 +32,9 @@ describe('runWorker (a real child process)', () => {
 
   it('reads the result line and relays the output with errors as warnings', async () => {
     let log = '';
-    const entry = script(`console.log('::error::Failed to restore: 500'); console.log('SETUP_POETRY_TORCH_CACHE_RESULT ' + JSON.stringify({ matchedKey: process.env.GITHUB_WORKSPACE }));`);
+    const entry = script(
+      `console.log('::error::Failed to restore: 500'); console.log('SETUP_POETRY_TORCH_CACHE_RESULT ' + JSON.stringify({ matchedKey: process.env.GITHUB_WORKSPACE }));`,
+    );
     const workspace = tempDir();
     const result = await runWorker(restoreRequest('.venv', 'k', [], 5000), { workspace, timeoutMs: 10_000, entry, log: (text) => (log += text) });
     expect(result).toEqual({ matchedKey: workspace });
@@ -53,7 +52,9 @@ describe('runWorker (a real child process)', () => {
     expect(await runWorker(saveRequest('.venv', 'k'), { workspace: tempDir(), timeoutMs: 10_000, entry, log: () => {} })).toEqual({
       error: 'the cache worker exited with code 3 and no result',
     });
-    expect((await runWorker(saveRequest('.venv', 'k'), { workspace: tempDir(), timeoutMs: 10_000, entry: '/nonexistent/cache-worker.js' })).error).toMatch(/missing/);
+    expect((await runWorker(saveRequest('.venv', 'k'), { workspace: tempDir(), timeoutMs: 10_000, entry: '/nonexistent/cache-worker.js' })).error).toMatch(
+      /missing/,
+    );
   });
 });
 
@@ -62,7 +63,7 @@ describe('workerMain (the real @actions/cache against the harness cache service)
   const saved = { ...process.env };
   const cwd = process.cwd();
   beforeAll(async () => {
-    server = (await startCacheServer()) as Server;
+    server = await startCacheServer();
   });
   afterAll(async () => {
     process.chdir(cwd);

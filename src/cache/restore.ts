@@ -58,10 +58,10 @@ export async function restoreVenv(ctx: RestoreContext): Promise<RestoreOutcome> 
 
   let failure: Extract<RestoreOutcome, { kind: 'failed' }> | undefined;
   const steps: Array<() => Promise<Attempt>> = [
-    async () => fromStore(ctx, 'exact', started),
+    () => Promise.resolve(fromStore(ctx, 'exact', started)),
     // Without a store, one request asks for the exact key and then the prefix.
     async () => fromCache(ctx, ctx.store ? [] : [ctx.keys.restorePrefix], started),
-    async () => fromStore(ctx, 'partial', started),
+    () => Promise.resolve(fromStore(ctx, 'partial', started)),
     async () => (ctx.store && !failure ? fromCache(ctx, [ctx.keys.restorePrefix], started, true) : undefined),
   ];
   for (const step of steps) {
@@ -82,7 +82,7 @@ export async function restoreVenv(ctx: RestoreContext): Promise<RestoreOutcome> 
   return { kind: 'miss', durationMs: elapsed() };
 }
 
-async function fromStore(ctx: RestoreContext, kind: 'exact' | 'partial', started: number): Promise<Attempt> {
+function fromStore(ctx: RestoreContext, kind: 'exact' | 'partial', started: number): Attempt {
   if (!ctx.store) return undefined;
   const entry: StoreEntry | undefined =
     kind === 'exact' ? findExact(ctx.store, ctx.keys.primary, ctx.venv) : findPartial(ctx.store, ctx.keys.restorePrefix, ctx.venv);
@@ -137,7 +137,7 @@ async function overExisting(ctx: RestoreContext, started: number): Promise<Resto
     // Set aside, not deleted, until the replacement is in place and works.
     const aside = `${ctx.venv}.setup-poetry-torch-previous-${randomBytes(4).toString('hex')}`;
     fs.renameSync(ctx.venv, aside);
-    const attempt = hasStoreExact ? await fromStore(ctx, 'exact', started) : await fromCache(ctx, [], started);
+    const attempt = hasStoreExact ? fromStore(ctx, 'exact', started) : await fromCache(ctx, [], started);
     if (attempt?.kind === 'exact' && !(await ctx.venvProblem(ctx.venv))) {
       fs.rmSync(aside, { recursive: true, force: true });
       return attempt;

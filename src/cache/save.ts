@@ -15,14 +15,21 @@ export interface SaveDecision {
 }
 
 /** The save policy, pure: what the post step will save, from what the restore found. */
-export function decideSave(facts: { verified: boolean; restore: RestoreOutcome | undefined; storeOff?: string; cacheOff?: string; cacheMode: string }): SaveDecision {
+export function decideSave(facts: {
+  verified: boolean;
+  restore: RestoreOutcome | undefined;
+  storeOff?: string;
+  cacheOff?: string;
+  cacheMode: string;
+}): SaveDecision {
   if (!facts.verified || !facts.restore) return { store: 'verification failed', cache: 'verification failed' };
   const restore = facts.restore;
   const exactFrom = restore.kind === 'exact' ? restore.from : undefined;
   const store = facts.storeOff ?? (exactFrom === 'store' ? 'restored from the store' : true);
   let cache: true | string = true;
   if (facts.cacheOff) cache = facts.cacheOff;
-  else if (facts.cacheMode === 'read' || facts.cacheMode === 'none') cache = `ACTIONS_CACHE_MODE is '${facts.cacheMode}': this job may restore but not write the cache`;
+  else if (facts.cacheMode === 'read' || facts.cacheMode === 'none')
+    cache = `ACTIONS_CACHE_MODE is '${facts.cacheMode}': this job may restore but not write the cache`;
   else if (exactFrom) cache = `exact hit (${exactFrom === 'local' ? 'the existing venv' : `from the ${exactFrom}`}), nothing new to save`;
   else if (restore.kind === 'failed' && restore.stalled)
     // Archiving first and then waiting out the same bound again would double the stall.
@@ -83,7 +90,11 @@ export async function saveSnapshot(
   return report;
 }
 
-async function saveToCache(plan: SavePlan, log: { info: (text: string) => void; warning: (text: string) => void }, worker: Partial<WorkerRun>): Promise<SaveOutcome> {
+async function saveToCache(
+  plan: SavePlan,
+  log: { info: (text: string) => void; warning: (text: string) => void },
+  worker: Partial<WorkerRun>,
+): Promise<SaveOutcome> {
   const mode = cacheMode();
   if (mode === 'read' || mode === 'none') {
     const reason = `ACTIONS_CACHE_MODE is '${mode}': this job may restore but not write the cache`;

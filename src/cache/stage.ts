@@ -48,9 +48,22 @@ export interface SaveStage {
  * Right after verification: records the key in the venv, takes the snapshot of exactly what was
  * verified, and hands the post step its plan. The step itself saves nothing.
  */
-export function planSave(options: { places: Places; restore: RestoreOutcome; venv: string; workspace: string; key: string; cacheTimeoutMs: number }): SaveStage {
+export function planSave(options: {
+  places: Places;
+  restore: RestoreOutcome;
+  venv: string;
+  workspace: string;
+  key: string;
+  cacheTimeoutMs: number;
+}): SaveStage {
   writeVenvKey(options.venv, options.key);
-  const decision = decideSave({ verified: true, restore: options.restore, storeOff: options.places.storeOff, cacheOff: options.places.cacheOff, cacheMode: cacheMode() });
+  const decision = decideSave({
+    verified: true,
+    restore: options.restore,
+    storeOff: options.places.storeOff,
+    cacheOff: options.places.cacheOff,
+    cacheMode: cacheMode(),
+  });
   const later: SaveOutcome = { saved: false, reason: 'in the post step', expected: true, deferred: true };
   const outcome = (choice: true | string): SaveOutcome => (choice === true ? later : { saved: false, reason: choice, expected: true });
   const stage = { cache: outcome(decision.cache), store: outcome(decision.store) };

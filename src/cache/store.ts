@@ -226,7 +226,7 @@ function listEntries(store: Store, now: number): Listed[] {
     for (const ref of listDir(path.join(root, repo))) {
       for (const name of listDir(path.join(root, repo, ref))) {
         const dir = path.join(root, repo, ref, name);
-        let sizeBytes = 0;
+        let sizeBytes: number;
         try {
           sizeBytes = (JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8')) as { sizeBytes: number }).sizeBytes;
         } catch {
