@@ -142,8 +142,8 @@ describe('cache service and archives', { concurrency: 4 }, () => {
   faultCase('archive corrupt (extraction stops half way): treated as a miss, the half-restored venv removed, cold sync, new save', async (c) => {
     const server = await c.server();
     const dir = await c.workspace();
-    const key = `${await restorePrefix()}ffffffff-broken`;
-    await server.addEntry({ key, version: cacheVersion([path.join(dir, '.venv')]), file: (await seedJob()).brokenArchive });
+    const key = `${await restorePrefix(dir)}ffffffff-broken`;
+    await server.addEntry({ key, version: cacheVersion(['.venv']), file: (await seedJob()).brokenArchive });
     const result = await c.run(dir, { mode: 'cpu' }, { cache: server });
     assertVerified(result);
     assert.match(result.log, /Cache hit for restore-key: .*ffffffff-broken/);
@@ -167,8 +167,8 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     c.cleanups.push(() => fs.rm(build, { recursive: true, force: true }));
     sh('python3 -m venv --without-pip "$1"', [path.join(build, '.venv')]);
     archive(path.join(build, 'venv.tzst'), [[build, '.venv']]);
-    const key = `${await restorePrefix()}eeeeeeee-older`;
-    await server.addEntry({ key, version: cacheVersion([path.join(dir, '.venv')]), file: path.join(build, 'venv.tzst') });
+    const key = `${await restorePrefix(dir)}eeeeeeee-older`;
+    await server.addEntry({ key, version: cacheVersion(['.venv']), file: path.join(build, 'venv.tzst') });
     const runnerTemp = await fs.mkdtemp(path.join(stage.scratch, 'runner-temp-'));
     c.cleanups.push(() => fs.rm(runnerTemp, { recursive: true, force: true }));
     // Content-Length promises the whole archive; half arrives, then the connection drops.
@@ -329,8 +329,8 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     await fs.writeFile(path.join(build, '.venv', 'FROM-ANOTHER-INTERPRETER'), 'must not survive\n');
     const file = path.join(build, 'stale.tzst');
     archive(file, [[build, '.venv']]);
-    const key = `${await restorePrefix()}00000000-stale`;
-    await server.addEntry({ key, version: cacheVersion([path.join(dir, '.venv')]), file });
+    const key = `${await restorePrefix(dir)}00000000-stale`;
+    await server.addEntry({ key, version: cacheVersion(['.venv']), file });
 
     const result = await c.run(dir, { mode: 'cpu' }, { cache: server });
     assertVerified(result);

@@ -11,7 +11,7 @@
 // keeps every step's log, annotations and summary there.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -35,7 +35,7 @@ export function useFaultStage({ learnKey = false } = {}) {
   before(async () => {
     stage = await startStage();
     // Also locks the seed once: concurrent first locks of one pyproject would race in project.mjs.
-    if (learnKey) await restorePrefix();
+    if (learnKey) await learnedPrefix();
     else await fs.rm(await stage.workspace('seed', 'first-lock'), { recursive: true, force: true });
   });
   after(async () => {
@@ -125,7 +125,8 @@ export class Case {
    */
   async run(workspace, inputs, { cache = null, env = {}, files = workspace, ...options } = {}) {
     const venv = path.join(workspace, '.venv');
-    const version = cacheVersion([venv]);
+    // The cache sees the venv by its path relative to the workspace (src/cache/worker.ts).
+    const version = cacheVersion([path.relative(workspace, venv)]);
     const before = await snapshotTree(files);
     const started = cache ? cache.entries().length : 0;
     const result = await stage.run(workspace, inputs, {
@@ -232,9 +233,18 @@ export function seedJob() {
   return seedPromise;
 }
 
-/** The cache key prefix every cpu run on this runner shares (the primary key minus selection and lock). */
+/**
+ * The cache key prefix every cpu run of the venv at `workspace`/.venv shares (the primary key
+ * minus selection and lock): the key names the venv's path (`at` + 8 hex of its sha256).
+ */
 let prefixPromise;
-export function restorePrefix() {
+export async function restorePrefix(workspace) {
+  const learned = await learnedPrefix();
+  const at = createHash('sha256').update(path.resolve(workspace, '.venv')).digest('hex').slice(0, 8);
+  return learned.replace(/-at[0-9a-f]{8}-/, `-at${at}-`);
+}
+
+function learnedPrefix() {
   prefixPromise ??= (async () => {
     // A sync that Poetry rejects at once still reports the key it would have used.
     const dir = await stage.workspace('seed', 'learn-key');
