@@ -96489,8 +96489,10 @@ async function fromCache(ctx, restoreKeys, started, partialOnly = false) {
         ctx.discard(ctx.venv, true); // whatever a broken extraction left behind
         return { kind: 'failed', reason: result.error, durationMs, stalled: result.timedOut };
     }
-    if (!result.matchedKey)
+    if (!result.matchedKey) {
+        ctx.discard(ctx.venv, true); // a failed download or extraction reads as a miss: whatever it left behind goes
         return undefined;
+    }
     ctx.info(`Restored ${ctx.venv} from the cache entry ${result.matchedKey}.`);
     return { kind: result.matchedKey === ctx.keys.primary ? 'exact' : 'partial', from: 'cache', matchedKey: result.matchedKey, durationMs };
 }

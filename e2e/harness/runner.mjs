@@ -286,9 +286,11 @@ export async function runJob({ laterSteps, jobStatus, ...options }) {
       }
     }
     const step = options.actionDir ? await readPostStep(options.actionDir) : undefined;
+    // A post step that runs the main bundle runs the same copy when the caller named one (bench, faults).
+    const postEntry = step && options.entry && step.entry === join(options.actionDir, 'dist', 'index.js') ? options.entry : step?.entry;
     const post =
       step && evaluatePostIf(step.postIf, status)
-        ? await runAction({ ...options, entry: step.entry, runnerTemp, toolCache, state: main.state, env: applyExportedEnv(options.env ?? {}, main) })
+        ? await runAction({ ...options, entry: postEntry, runnerTemp, toolCache, state: main.state, env: applyExportedEnv(options.env ?? {}, main) })
         : { skipped: true };
     const both = post.skipped ? [main] : [main, post];
     return {
