@@ -28,6 +28,9 @@ describe('the key a venv was verified for', () => {
     expect(readVenvKey(venv)).toBeUndefined();
     writeVenvKey(venv, 'k1');
     expect(readVenvKey(venv)).toBe('k1');
+    const inode = fs.statSync(path.join(venv, '.setup-poetry-torch-key')).ino;
+    writeVenvKey(venv, 'k1');
+    expect(fs.statSync(path.join(venv, '.setup-poetry-torch-key')).ino).toBe(inode);
   });
 });
 

@@ -15,7 +15,8 @@ export function readVenvKey(venv: string): string | undefined {
 
 /** By rename: the file may be a hardlink into a store entry, which must not change. */
 export function writeVenvKey(venv: string, key: string): void {
-  replaceFile(path.join(venv, VENV_KEY_FILE), `${key}\n`);
+  // Unchanged when it already holds the key: the file stays the one the store entry shares.
+  if (readVenvKey(venv) !== key) replaceFile(path.join(venv, VENV_KEY_FILE), `${key}\n`);
 }
 
 /** A venv's path with its root (`/`, `C:\`) removed, to lay it out again under another root. */
