@@ -1,0 +1,76 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { places, planSave } from '../../src/cache/stage.js';
+import { readVenvKey } from '../../src/cache/snapshot.js';
+import type { SavePlan } from '../../src/cache/save.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stage-'));
+  dirs.push(dir);
+  return dir;
+}
+const saved = { ...process.env };
+afterEach(() => {
+  process.env = { ...saved };
+});
+afterAll(() => dirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
+describe('places', () => {
+  const inputs = { cache: true, venvStore: '', venvStoreMaxSize: '' };
+  it('turns the store on for a self-hosted runner and names why the cache is off', () => {
+    const found = places(inputs, { RUNNER_ENVIRONMENT: 'self-hosted', RUNNER_TOOL_CACHE: '/opt/t', ACTIONS_CACHE_MODE: 'none' });
+    expect(found.store?.root).toBe('/opt/t/setup-poetry-torch');
+    expect(found.cacheOff).toBe("ACTIONS_CACHE_MODE is 'none' (the cache is turned off for this job)");
+  });
+
+  it('keeps the store off on a GitHub-hosted runner and the cache off with cache: false', () => {
+    const found = places({ ...inputs, cache: false }, { RUNNER_ENVIRONMENT: 'github-hosted', RUNNER_TOOL_CACHE: '/opt/t' });
+    expect(found).toEqual({ storeOff: 'not a self-hosted runner (set venv-store to a directory to use one anyway)', cacheOff: 'cache: false' });
+  });
+});
+
+describe('planSave', () => {
+  function setup(): { workspace: string; venv: string; state: string } {
+    const workspace = tempDir();
+    const venv = path.join(workspace, '.venv');
+    fs.mkdirSync(venv);
+    fs.writeFileSync(path.join(venv, 'pyvenv.cfg'), 'home = /usr/bin\n');
+    const state = path.join(tempDir(), 'state');
+    fs.writeFileSync(state, '');
+    process.env.GITHUB_STATE = state;
+    process.env.RUNNER_TEMP = tempDir();
+    return { workspace, venv, state };
+  }
+  const store = { root: '/store', readScopes: ['r'], writeScope: 'r', maxBytes: 1 };
+
+  it('records the key in the venv, snapshots it and hands the post step its plan', () => {
+    const { workspace, venv, state } = setup();
+    const stage = planSave({ places: { store }, restore: { kind: 'miss', durationMs: 1 }, venv, workspace, key: 'k1', cacheTimeoutMs: 1000 });
+    expect(stage).toEqual({
+      cache: { saved: false, reason: 'in the post step', expected: true, deferred: true },
+      store: { saved: false, reason: 'in the post step', expected: true, deferred: true },
+    });
+    expect(readVenvKey(venv)).toBe('k1');
+    const text = fs.readFileSync(state, 'utf8');
+    const plan = JSON.parse(/^save-plan<<(\S+)\n([\s\S]*?)\n\1$/m.exec(text)![2]) as SavePlan;
+    expect(plan).toMatchObject({ key: 'k1', venv, workspace, store, cache: true });
+    expect(fs.readFileSync(path.join(plan.snapshot.venv, 'pyvenv.cfg'), 'utf8')).toBe('home = /usr/bin\n');
+  });
+
+  it('takes no snapshot and plans nothing after an exact store hit', () => {
+    const { workspace, venv, state } = setup();
+    const stage = planSave({
+      places: { store },
+      restore: { kind: 'exact', from: 'store', matchedKey: 'k1', durationMs: 1 },
+      venv,
+      workspace,
+      key: 'k1',
+      cacheTimeoutMs: 1000,
+    });
+    expect(stage.store).toEqual({ saved: false, reason: 'restored from the store', expected: true });
+    expect(fs.readFileSync(state, 'utf8')).toBe('');
+    expect(fs.readdirSync(process.env.RUNNER_TEMP!)).toEqual([]);
+  });
+});
