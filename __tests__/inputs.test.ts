@@ -29,6 +29,9 @@ describe('loadInputs', () => {
       poetryVersion: '2.5.1',
       cache: true,
       cacheSuffix: '',
+      // Checked against the runner's env by src/cache/config.ts.
+      venvStore: '',
+      venvStoreMaxSize: '',
     });
   });
 
