@@ -38648,7 +38648,9 @@ function readVenvKey(venv) {
 }
 /** By rename: the file may be a hardlink into a store entry, which must not change. */
 function writeVenvKey(venv, key) {
-    (0,_tree_js__WEBPACK_IMPORTED_MODULE_2__/* .replaceFile */ .fR)(node_path__WEBPACK_IMPORTED_MODULE_1__.join(venv, VENV_KEY_FILE), `${key}\n`);
+    // Unchanged when it already holds the key: the file stays the one the store entry shares.
+    if (readVenvKey(venv) !== key)
+        (0,_tree_js__WEBPACK_IMPORTED_MODULE_2__/* .replaceFile */ .fR)(node_path__WEBPACK_IMPORTED_MODULE_1__.join(venv, VENV_KEY_FILE), `${key}\n`);
 }
 /** A venv's path with its root (`/`, `C:\`) removed, to lay it out again under another root. */
 function underRoot(root, target) {

@@ -67,6 +67,11 @@ export function planSave(options: {
   const later: SaveOutcome = { saved: false, reason: 'in the post step', expected: true, deferred: true };
   const outcome = (choice: true | string): SaveOutcome => (choice === true ? later : { saved: false, reason: choice, expected: true });
   const stage = { cache: outcome(decision.cache), store: outcome(decision.store) };
+  if (options.restore.kind === 'failed' && options.restore.stalled && decision.cache !== true) {
+    // Not the normal course: say so.
+    stage.cache = { saved: false, reason: decision.cache };
+    core.warning(`The virtualenv was not saved to the cache: ${decision.cache}`);
+  }
   if (decision.cache !== true && decision.store !== true) return stage;
   const tempDir = process.env.RUNNER_TEMP || os.tmpdir();
   const snapshot = takeSnapshot(options.venv, options.workspace, path.resolve(tempDir));

@@ -4,6 +4,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand, type RunCommand } from '../exec.js';
 
+const LOOKUP_RETRIES = 3;
+const LOOKUP_RETRY_MS = 2_000;
+
 /** The GitHub cache, through @actions/cache in a child process (dist/cache-worker.js). */
 
 export const WORKER_ENV = 'SETUP_POETRY_TORCH_CACHE_WORKER';
@@ -64,8 +67,12 @@ async function workerSave(request: Extract<WorkerRequest, { op: 'save' }>): Prom
   // A matrix twin that saved first: the lookup answers before a multi-GB archive is built.
   if (await lookup(request)) return { exists: true };
   const cacheId = await cache.saveCache([request.path], request.key);
-  // The library folds a taken key into one "another job may be creating this cache"; ask again.
-  if (cacheId === -1 && (await lookup(request))) return { exists: true };
+  // The library folds a taken key into one "another job may be creating this cache". A twin that
+  // reserved the key first is still uploading: ask again for a few seconds before calling it trouble.
+  for (let tries = 0; cacheId === -1 && tries < LOOKUP_RETRIES; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, LOOKUP_RETRY_MS));
+    if (await lookup(request)) return { exists: true };
+  }
   return { cacheId };
 }
 
