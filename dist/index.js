@@ -10034,7 +10034,7 @@ module.exports = {
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+module.exports = __nccwpck_require__(218);
 
 
 /***/ }),
@@ -10054,10 +10054,10 @@ var assert = __nccwpck_require__(2613);
 var util = __nccwpck_require__(9023);
 
 
-__webpack_unused_export__ = httpOverHttp;
-__webpack_unused_export__ = httpsOverHttp;
-__webpack_unused_export__ = httpOverHttps;
-__webpack_unused_export__ = httpsOverHttps;
+exports.httpOverHttp = httpOverHttp;
+exports.httpsOverHttp = httpsOverHttp;
+exports.httpOverHttps = httpOverHttps;
+exports.httpsOverHttps = httpsOverHttps;
 
 
 function httpOverHttp(options) {
@@ -10347,7 +10347,7 @@ __webpack_unused_export__ = Client
 __webpack_unused_export__ = Pool
 __webpack_unused_export__ = BalancedPool
 __webpack_unused_export__ = Agent
-__webpack_unused_export__ = ProxyAgent
+module.exports.kT = ProxyAgent
 __webpack_unused_export__ = EnvHttpProxyAgent
 __webpack_unused_export__ = RetryAgent
 __webpack_unused_export__ = RetryHandler
@@ -38400,690 +38400,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1452:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   BC: () => (/* binding */ shortHash),
-/* harmony export */   DF: () => (/* binding */ runnerFingerprint),
-/* harmony export */   Xr: () => (/* binding */ cacheKeys),
-/* harmony export */   tc: () => (/* binding */ keySegment)
-/* harmony export */ });
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _constants_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7242);
-
-
-
-
-function shortHash(text, length = 12) {
-    return (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(text).digest('hex').slice(0, length);
-}
-/** Key segments are ours or hashed; a user's suffix keeps only characters that are safe in a key. */
-function keySegment(text) {
-    const safe = text.replace(/[^A-Za-z0-9._-]+/g, '_');
-    return safe === text ? safe : `${safe}_${shortHash(text, 6)}`;
-}
-/** The distro decides which system libraries a venv's compiled wheels were linked against. */
-function runnerFingerprint(platform, arch, root = '/', release = '') {
-    let distro = platform === 'darwin' ? `macos${release.split('.')[0]}` : platform;
-    if (platform === 'linux') {
-        try {
-            const text = node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync(node_path__WEBPACK_IMPORTED_MODULE_2__.join(root, 'etc', 'os-release'), 'utf8');
-            const field = (name) => new RegExp(`^${name}="?([^"\\n]*)"?`, 'm').exec(text)?.[1] ?? '';
-            distro = `${field('ID') || 'linux'}${field('VERSION_ID')}`;
-        }
-        catch {
-            distro = 'linux';
-        }
-    }
-    return { os: platform, distro: keySegment(distro), arch };
-}
-function cacheKeys(parts) {
-    const { fingerprint, interpreter } = parts;
-    const restorePrefix = [
-        _constants_js__WEBPACK_IMPORTED_MODULE_3__/* .CACHE_PREFIX */ .cE,
-        fingerprint.os,
-        fingerprint.distro,
-        fingerprint.arch,
-        `py${interpreter.version}`,
-        shortHash(interpreter.realpath, 8),
-        `at${shortHash(node_path__WEBPACK_IMPORTED_MODULE_2__.resolve(parts.venv), 8)}`,
-        parts.mode,
-    ].join('-');
-    const selection = shortHash(JSON.stringify([parts.selection.extras, parts.selection.groups, parts.syncArgs]), 8);
-    const lock = shortHash(parts.lockText.replace(/\r\n/g, '\n'), 16);
-    const suffix = parts.suffix ? `-${keySegment(parts.suffix)}` : '';
-    return { primary: `${restorePrefix}-${selection}-${lock}${suffix}`, restorePrefix: `${restorePrefix}-` };
-}
-
-
-/***/ }),
-
-/***/ 353:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   BV: () => (/* binding */ markMainStep),
-/* harmony export */   jz: () => (/* binding */ describeSave),
-/* harmony export */   pq: () => (/* binding */ isPostStep),
-/* harmony export */   qR: () => (/* binding */ postMain),
-/* harmony export */   y_: () => (/* binding */ decideSave)
-/* harmony export */ });
-/* unused harmony exports saveSnapshot, saveSummary */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3838);
-/* harmony import */ var _constants_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7242);
-/* harmony import */ var _snapshot_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(876);
-/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7631);
-/* harmony import */ var _worker_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(7483);
-
-
-
-
-
-/** The save policy, pure: what the post step will save, from what the restore found. */
-function decideSave(facts) {
-    if (!facts.verified || !facts.restore)
-        return { store: 'verification failed', cache: 'verification failed' };
-    const restore = facts.restore;
-    const exactFrom = restore.kind === 'exact' ? restore.from : undefined;
-    const store = facts.storeOff ?? (exactFrom === 'store' ? 'restored from the store' : true);
-    let cache = true;
-    if (facts.cacheOff)
-        cache = facts.cacheOff;
-    else if (facts.cacheMode === 'read' || facts.cacheMode === 'none')
-        cache = `ACTIONS_CACHE_MODE is '${facts.cacheMode}': this job may restore but not write the cache`;
-    else if (exactFrom)
-        cache = `exact hit (${exactFrom === 'local' ? 'the existing venv' : `from the ${exactFrom}`}), nothing new to save`;
-    else if (restore.kind === 'failed' && restore.stalled)
-        // Archiving first and then waiting out the same bound again would double the stall.
-        cache = `not tried: the cache service stalled during the restore (${restore.reason})`;
-    return { store, cache };
-}
-/**
- * The post step: saves the snapshot taken right after verification, so what later steps did to
- * the venv is never saved. A failed save is a warning, never a failed job.
- */
-async function saveSnapshot(plan, log, worker = {}) {
-    const report = {};
-    try {
-        const change = (0,_snapshot_js__WEBPACK_IMPORTED_MODULE_2__/* .snapshotChange */ .hS)(plan.snapshot);
-        if (change) {
-            const reason = `the venv was changed in place after verification (${change}), so the snapshot no longer holds what was verified`;
-            log.warning(`The virtualenv was not saved: ${reason}.`);
-            return { store: { saved: false, reason }, cache: { saved: false, reason } };
-        }
-        if (plan.store) {
-            const started = Date.now();
-            const published = (0,_store_js__WEBPACK_IMPORTED_MODULE_3__/* .publishEntry */ .st)(plan.store, plan.snapshot.venv, plan.key, plan.venv);
-            if (published.published) {
-                log.info(`Published to the venv store: ${published.dir}.`);
-                if (published.evicted.length)
-                    log.info(`Evicted from the venv store (least recently used): ${published.evicted.join(', ')}.`);
-                report.store = { saved: true, durationMs: Date.now() - started };
-            }
-            else {
-                log.info(`Not published to the venv store: ${published.reason}.`);
-                report.store = { saved: false, reason: published.reason, expected: !published.reason.includes('could not') };
-                if (!report.store.expected)
-                    log.warning(`The virtualenv was not published to the venv store: ${published.reason}`);
-            }
-        }
-        if (plan.cache)
-            report.cache = await saveToCache(plan, log, worker);
-    }
-    finally {
-        (0,_snapshot_js__WEBPACK_IMPORTED_MODULE_2__/* .dropSnapshot */ .__)(plan.snapshot);
-    }
-    return report;
-}
-async function saveToCache(plan, log, worker) {
-    const mode = (0,_worker_js__WEBPACK_IMPORTED_MODULE_4__/* .cacheMode */ .Mq)();
-    if (mode === 'read' || mode === 'none') {
-        const reason = `ACTIONS_CACHE_MODE is '${mode}': this job may restore but not write the cache`;
-        log.info(`Not saved: ${reason}.`);
-        return { saved: false, reason, expected: true };
-    }
-    const started = Date.now();
-    // The snapshot's workspace sees the snapshot at the venv's own relative path: same archive, same version.
-    const result = await (0,_worker_js__WEBPACK_IMPORTED_MODULE_4__/* .runWorker */ .WY)((0,_worker_js__WEBPACK_IMPORTED_MODULE_4__/* .saveRequest */ .Fc)((0,_worker_js__WEBPACK_IMPORTED_MODULE_4__/* .cachePath */ .Ae)(plan.workspace, plan.venv), plan.key), {
-        workspace: plan.snapshot.workspace,
-        timeoutMs: plan.cacheTimeoutMs,
-        ...worker,
-    });
-    let outcome;
-    if (result.error)
-        outcome = { saved: false, reason: result.error };
-    else if (result.exists) {
-        const reason = 'an entry with this key already exists (a job with the same key saved it first)';
-        log.info(`Not saved: ${reason}.`);
-        outcome = { saved: false, reason, expected: true };
-    }
-    else if (result.cacheId === undefined || result.cacheId === -1) {
-        // -1: the library already logged why (service refused, upload failed, another job is saving it now).
-        outcome = { saved: false, reason: 'the cache service did not accept the entry (see the log above)' };
-    }
-    else
-        outcome = { saved: true, durationMs: Date.now() - started };
-    if (!outcome.saved && !outcome.expected)
-        log.warning(`The virtualenv was not saved to the cache: ${outcome.reason}`);
-    else if (outcome.saved)
-        log.info(`Saved the virtualenv to the cache as ${plan.key}.`);
-    return outcome;
-}
-/** One bundle serves both steps (action.yml: runs.main and runs.post), told apart by a state the main step sets. */
-function isPostStep() {
-    return _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu(_constants_js__WEBPACK_IMPORTED_MODULE_1__/* .States */ .DG.isPost) === 'true';
-}
-function markMainStep() {
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .saveState */ .LZ(_constants_js__WEBPACK_IMPORTED_MODULE_1__/* .States */ .DG.isPost, 'true');
-}
-/** The post step's whole job: save what the main step planned, if it planned anything. */
-async function postMain() {
-    const raw = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu(_constants_js__WEBPACK_IMPORTED_MODULE_1__/* .States */ .DG.savePlan);
-    if (!raw) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('Nothing to save: the main step verified no new venv, or stopped before verification.');
-        return;
-    }
-    let report = {};
-    try {
-        report = await _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .group */ .Os('Save the virtualenv', () => saveSnapshot(JSON.parse(raw), { info: _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq, warning: _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e }));
-    }
-    catch (error) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`The virtualenv was not saved: ${error.message}`);
-    }
-    if (process.env.GITHUB_STEP_SUMMARY)
-        await _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .summary */ .z.addRaw(saveSummary(report)).write();
-}
-function describeSave(save) {
-    if (save.saved)
-        return `saved in ${(save.durationMs / 1000).toFixed(1)} s`;
-    return save.deferred ? 'in the post step' : `not saved: ${save.reason}`;
-}
-/** The post step's rows of the job summary. */
-function saveSummary(report) {
-    const rows = [];
-    if (report.store)
-        rows.push(`| Venv store | ${describeSave(report.store)} |`);
-    if (report.cache)
-        rows.push(`| Cache save | ${describeSave(report.cache)} |`);
-    return rows.length ? `\n| setup-poetry-torch (post) | |\n|---|---|\n${rows.map((row) => row.replace(/\n/g, ' ')).join('\n')}\n` : '';
-}
-
-
-/***/ }),
-
-/***/ 876:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Q1: () => (/* binding */ writeVenvKey),
-/* harmony export */   W9: () => (/* binding */ takeSnapshot),
-/* harmony export */   Zt: () => (/* binding */ readVenvKey),
-/* harmony export */   __: () => (/* binding */ dropSnapshot),
-/* harmony export */   hS: () => (/* binding */ snapshotChange)
-/* harmony export */ });
-/* unused harmony export VENV_KEY_FILE */
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _tree_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4068);
-
-
-
-/** The key the action verified a venv for, kept inside the venv (issue 12: an existing venv that carries it needs no sync). */
-const VENV_KEY_FILE = '.setup-poetry-torch-key';
-function readVenvKey(venv) {
-    try {
-        return node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync(node_path__WEBPACK_IMPORTED_MODULE_1__.join(venv, VENV_KEY_FILE), 'utf8').trim() || undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-/** By rename: the file may be a hardlink into a store entry, which must not change. */
-function writeVenvKey(venv, key) {
-    // Unchanged when it already holds the key: the file stays the one the store entry shares.
-    if (readVenvKey(venv) !== key)
-        (0,_tree_js__WEBPACK_IMPORTED_MODULE_2__/* .replaceFile */ .fR)(node_path__WEBPACK_IMPORTED_MODULE_1__.join(venv, VENV_KEY_FILE), `${key}\n`);
-}
-/** A venv's path with its root (`/`, `C:\`) removed, to lay it out again under another root. */
-function underRoot(root, target) {
-    const resolved = node_path__WEBPACK_IMPORTED_MODULE_1__.resolve(target);
-    return node_path__WEBPACK_IMPORTED_MODULE_1__.join(root, resolved.slice(node_path__WEBPACK_IMPORTED_MODULE_1__.parse(resolved).root.length).replace(/:/g, ''));
-}
-/**
- * What the post step saves: the venv exactly as verified, as a hardlink tree (no file contents
- * copied on one filesystem) with a manifest. A later step that replaces files (pip does, new
- * inodes) leaves the snapshot as it was; one that writes a file in place changes the shared inode,
- * which the manifest catches before anything is saved.
- */
-function takeSnapshot(venv, workspace, tempDir) {
-    node_fs__WEBPACK_IMPORTED_MODULE_0__.mkdirSync(tempDir, { recursive: true });
-    const root = node_fs__WEBPACK_IMPORTED_MODULE_0__.mkdtempSync(node_path__WEBPACK_IMPORTED_MODULE_1__.join(tempDir, 'setup-poetry-torch-snapshot-'));
-    const tree = node_path__WEBPACK_IMPORTED_MODULE_1__.join(root, 'tree');
-    const copy = underRoot(tree, venv);
-    node_fs__WEBPACK_IMPORTED_MODULE_0__.mkdirSync(node_path__WEBPACK_IMPORTED_MODULE_1__.dirname(copy), { recursive: true });
-    const stats = (0,_tree_js__WEBPACK_IMPORTED_MODULE_2__/* .linkTree */ .lK)(venv, copy);
-    node_fs__WEBPACK_IMPORTED_MODULE_0__.writeFileSync(node_path__WEBPACK_IMPORTED_MODULE_1__.join(root, 'manifest.json'), JSON.stringify((0,_tree_js__WEBPACK_IMPORTED_MODULE_2__/* .recordTree */ .A$)(copy)));
-    const mirroredWorkspace = underRoot(tree, workspace);
-    node_fs__WEBPACK_IMPORTED_MODULE_0__.mkdirSync(mirroredWorkspace, { recursive: true });
-    return { root, venv: copy, workspace: mirroredWorkspace, stats };
-}
-/** How the snapshot differs from what was verified, or undefined when it is intact. */
-function snapshotChange(snapshot) {
-    try {
-        return (0,_tree_js__WEBPACK_IMPORTED_MODULE_2__/* .treeChange */ .Th)(snapshot.venv, JSON.parse(node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync(node_path__WEBPACK_IMPORTED_MODULE_1__.join(snapshot.root, 'manifest.json'), 'utf8')));
-    }
-    catch (error) {
-        return error.message;
-    }
-}
-function dropSnapshot(snapshot) {
-    node_fs__WEBPACK_IMPORTED_MODULE_0__.rmSync(snapshot.root, { recursive: true, force: true });
-}
-
-
-/***/ }),
-
-/***/ 7631:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   BX: () => (/* binding */ findPartial),
-/* harmony export */   LI: () => (/* binding */ storeScopes),
-/* harmony export */   fe: () => (/* binding */ restoreEntry),
-/* harmony export */   pK: () => (/* binding */ findExact),
-/* harmony export */   st: () => (/* binding */ publishEntry)
-/* harmony export */ });
-/* unused harmony exports entryName, evict */
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _keys_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1452);
-/* harmony import */ var _tree_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(4068);
-
-
-
-
-
-/**
- * The runner's venv store: verified venvs kept on the runner's disk and linked into the project.
- *
- * <root>/v1/entries/<repo>/<ref>/<key>--<venv path hash>/{venv/, manifest.json, meta.json, leases/}
- * <root>/v1/tmp/    entries being built; renamed into entries/ when complete (atomic publish)
- * <root>/v1/trash/  entries being evicted; renamed out of entries/ first, so no reader finds half of one
- */
-const LAYOUT = 'v1';
-/** A lease older than this belongs to a job that died; eviction stops honouring it. */
-const LEASE_TTL_MS = 2 * 60 * 60_000;
-function scopeDir(repository, ref) {
-    return node_path__WEBPACK_IMPORTED_MODULE_2__.join((0,_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .keySegment */ .tc)(repository || 'local'), (0,_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .keySegment */ .tc)(ref || 'local'));
-}
-function defaultBranch(env) {
-    try {
-        const event = JSON.parse(node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync(env.GITHUB_EVENT_PATH ?? '', 'utf8'));
-        return event.repository?.default_branch || undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-/**
- * The GitHub cache's rule: a job reads what its own ref saved, what the default branch saved,
- * and for a pull request what its base branch saved; it writes only under its own ref, so a
- * pull request never writes where the default branch reads.
- */
-function storeScopes(env) {
-    const repository = env.GITHUB_REPOSITORY ?? '';
-    const own = scopeDir(repository, env.GITHUB_REF ?? '');
-    const reads = [own];
-    if (env.GITHUB_BASE_REF)
-        reads.push(scopeDir(repository, `refs/heads/${env.GITHUB_BASE_REF}`));
-    const main = defaultBranch(env);
-    if (main)
-        reads.push(scopeDir(repository, `refs/heads/${main}`));
-    return { readScopes: [...new Set(reads)], writeScope: own };
-}
-const entriesDir = (store) => node_path__WEBPACK_IMPORTED_MODULE_2__.join(store.root, LAYOUT, 'entries');
-/** Venvs are not relocatable: the path they were built at is part of the entry's name. */
-function entryName(key, venv) {
-    return `${key}--${(0,_keys_js__WEBPACK_IMPORTED_MODULE_3__/* .shortHash */ .BC)(node_path__WEBPACK_IMPORTED_MODULE_2__.resolve(venv), 12)}`;
-}
-function entryAt(dir) {
-    try {
-        const meta = JSON.parse(node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync(node_path__WEBPACK_IMPORTED_MODULE_2__.join(dir, 'meta.json'), 'utf8'));
-        return { dir, key: meta.key };
-    }
-    catch {
-        return undefined;
-    }
-}
-function findExact(store, key, venv) {
-    for (const scope of store.readScopes) {
-        const entry = entryAt(node_path__WEBPACK_IMPORTED_MODULE_2__.join(entriesDir(store), scope, entryName(key, venv)));
-        if (entry)
-            return entry;
-    }
-    return undefined;
-}
-/** The newest entry whose key starts with the prefix, for the same venv path, in the first scope that has one. */
-function findPartial(store, prefix, venv) {
-    const suffix = entryName('', venv);
-    for (const scope of store.readScopes) {
-        const dir = node_path__WEBPACK_IMPORTED_MODULE_2__.join(entriesDir(store), scope);
-        const names = listDir(dir).filter((name) => name.startsWith(prefix) && name.endsWith(suffix));
-        const newest = names
-            .map((name) => ({ name, time: mtime(node_path__WEBPACK_IMPORTED_MODULE_2__.join(dir, name, 'meta.json')) }))
-            .filter((found) => found.time > 0)
-            .sort((a, b) => b.time - a.time)[0];
-        const entry = newest && entryAt(node_path__WEBPACK_IMPORTED_MODULE_2__.join(dir, newest.name));
-        if (entry)
-            return entry;
-    }
-    return undefined;
-}
-function listDir(dir) {
-    try {
-        return node_fs__WEBPACK_IMPORTED_MODULE_1__.readdirSync(dir);
-    }
-    catch {
-        return [];
-    }
-}
-function mtime(file) {
-    try {
-        return node_fs__WEBPACK_IMPORTED_MODULE_1__.statSync(file).mtimeMs;
-    }
-    catch {
-        return 0;
-    }
-}
-function readManifest(entry) {
-    return JSON.parse(node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync(node_path__WEBPACK_IMPORTED_MODULE_2__.join(entry.dir, 'manifest.json'), 'utf8'));
-}
-/** A lease keeps eviction away while this job links the entry; it returns the release. */
-function takeLease(entry) {
-    const leases = node_path__WEBPACK_IMPORTED_MODULE_2__.join(entry.dir, 'leases');
-    node_fs__WEBPACK_IMPORTED_MODULE_1__.mkdirSync(leases, { recursive: true });
-    const lease = node_path__WEBPACK_IMPORTED_MODULE_2__.join(leases, `${process.pid}-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(4).toString('hex')}`);
-    node_fs__WEBPACK_IMPORTED_MODULE_1__.writeFileSync(lease, '');
-    return () => node_fs__WEBPACK_IMPORTED_MODULE_1__.rmSync(lease, { force: true });
-}
-/**
- * Links the entry into `venv` (which must not exist). An entry changed since it was published
- * is discarded, never served; one evicted while this job links it leaves no half venv behind.
- */
-function restoreEntry(store, entry, venv) {
-    if (node_fs__WEBPACK_IMPORTED_MODULE_1__.existsSync(venv))
-        return { ok: false, reason: `${venv} already exists` };
-    let release;
-    try {
-        release = takeLease(entry);
-        const change = (0,_tree_js__WEBPACK_IMPORTED_MODULE_4__/* .treeChange */ .Th)(node_path__WEBPACK_IMPORTED_MODULE_2__.join(entry.dir, 'venv'), readManifest(entry));
-        if (change) {
-            discardEntry(store, entry.dir);
-            return { ok: false, reason: `the store entry changed after it was published (${change}); it was discarded` };
-        }
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.mkdirSync(node_path__WEBPACK_IMPORTED_MODULE_2__.dirname(venv), { recursive: true });
-        const stats = (0,_tree_js__WEBPACK_IMPORTED_MODULE_4__/* .linkTree */ .lK)(node_path__WEBPACK_IMPORTED_MODULE_2__.join(entry.dir, 'venv'), venv);
-        touch(node_path__WEBPACK_IMPORTED_MODULE_2__.join(entry.dir, 'used'));
-        return { ok: true, entry, stats };
-    }
-    catch (error) {
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.rmSync(venv, { recursive: true, force: true });
-        return { ok: false, reason: `the store entry could not be linked (${error.message})` };
-    }
-    finally {
-        try {
-            release?.();
-        }
-        catch {
-            // The entry was evicted meanwhile; its lease went with it.
-        }
-    }
-}
-function touch(file) {
-    const now = new Date();
-    try {
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.utimesSync(file, now, now);
-    }
-    catch {
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.writeFileSync(file, '');
-    }
-}
-/** Moves an entry out of entries/ in one rename, then deletes it. */
-function discardEntry(store, dir) {
-    const trash = node_path__WEBPACK_IMPORTED_MODULE_2__.join(store.root, LAYOUT, 'trash');
-    node_fs__WEBPACK_IMPORTED_MODULE_1__.mkdirSync(trash, { recursive: true });
-    const doomed = node_path__WEBPACK_IMPORTED_MODULE_2__.join(trash, `${node_path__WEBPACK_IMPORTED_MODULE_2__.basename(dir)}-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(4).toString('hex')}`);
-    try {
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.renameSync(dir, doomed);
-    }
-    catch {
-        return; // Another job discarded it first.
-    }
-    node_fs__WEBPACK_IMPORTED_MODULE_1__.rmSync(doomed, { recursive: true, force: true });
-}
-/**
- * Publishes a verified venv (a snapshot of it) as the entry for `key` and `venv`: built in tmp/,
- * then renamed into place, so readers see a whole entry or none. A valid entry that is already
- * there wins; one that changed since it was published is replaced.
- */
-function publishEntry(store, source, key, venv) {
-    const final = node_path__WEBPACK_IMPORTED_MODULE_2__.join(entriesDir(store), store.writeScope, entryName(key, venv));
-    const existing = entryAt(final);
-    if (existing && !(0,_tree_js__WEBPACK_IMPORTED_MODULE_4__/* .treeChange */ .Th)(node_path__WEBPACK_IMPORTED_MODULE_2__.join(final, 'venv'), readManifest(existing)))
-        return { published: false, reason: 'the store already holds this key' };
-    if (existing)
-        discardEntry(store, final);
-    const tmpRoot = node_path__WEBPACK_IMPORTED_MODULE_2__.join(store.root, LAYOUT, 'tmp');
-    node_fs__WEBPACK_IMPORTED_MODULE_1__.mkdirSync(tmpRoot, { recursive: true });
-    const build = node_fs__WEBPACK_IMPORTED_MODULE_1__.mkdtempSync(node_path__WEBPACK_IMPORTED_MODULE_2__.join(tmpRoot, 'entry-'));
-    try {
-        (0,_tree_js__WEBPACK_IMPORTED_MODULE_4__/* .linkTree */ .lK)(source, node_path__WEBPACK_IMPORTED_MODULE_2__.join(build, 'venv'));
-        const manifest = (0,_tree_js__WEBPACK_IMPORTED_MODULE_4__/* .recordTree */ .A$)(node_path__WEBPACK_IMPORTED_MODULE_2__.join(build, 'venv'));
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.writeFileSync(node_path__WEBPACK_IMPORTED_MODULE_2__.join(build, 'manifest.json'), JSON.stringify(manifest));
-        const sizeBytes = (0,_tree_js__WEBPACK_IMPORTED_MODULE_4__/* .treeBytes */ .eS)(node_path__WEBPACK_IMPORTED_MODULE_2__.join(build, 'venv'));
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.writeFileSync(node_path__WEBPACK_IMPORTED_MODULE_2__.join(build, 'meta.json'), JSON.stringify({ key, venv: node_path__WEBPACK_IMPORTED_MODULE_2__.resolve(venv), sizeBytes, publishedAt: new Date().toISOString() }));
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.writeFileSync(node_path__WEBPACK_IMPORTED_MODULE_2__.join(build, 'used'), '');
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.mkdirSync(node_path__WEBPACK_IMPORTED_MODULE_2__.dirname(final), { recursive: true });
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.renameSync(build, final);
-    }
-    catch (error) {
-        node_fs__WEBPACK_IMPORTED_MODULE_1__.rmSync(build, { recursive: true, force: true });
-        const code = error.code;
-        if (code === 'ENOTEMPTY' || code === 'EEXIST')
-            return { published: false, reason: 'another job published this key first' };
-        return { published: false, reason: `the store entry could not be built (${error.message})` };
-    }
-    return { published: true, dir: final, evicted: evict(store, final) };
-}
-function listEntries(store, now) {
-    const listed = [];
-    const root = entriesDir(store);
-    for (const repo of listDir(root)) {
-        for (const ref of listDir(node_path__WEBPACK_IMPORTED_MODULE_2__.join(root, repo))) {
-            for (const name of listDir(node_path__WEBPACK_IMPORTED_MODULE_2__.join(root, repo, ref))) {
-                const dir = node_path__WEBPACK_IMPORTED_MODULE_2__.join(root, repo, ref, name);
-                let sizeBytes;
-                try {
-                    sizeBytes = JSON.parse(node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync(node_path__WEBPACK_IMPORTED_MODULE_2__.join(dir, 'meta.json'), 'utf8')).sizeBytes;
-                }
-                catch {
-                    continue;
-                }
-                const leased = listDir(node_path__WEBPACK_IMPORTED_MODULE_2__.join(dir, 'leases')).some((lease) => now - mtime(node_path__WEBPACK_IMPORTED_MODULE_2__.join(dir, 'leases', lease)) < LEASE_TTL_MS);
-                listed.push({ dir, sizeBytes, used: mtime(node_path__WEBPACK_IMPORTED_MODULE_2__.join(dir, 'used')), leased });
-            }
-        }
-    }
-    return listed;
-}
-/** Least recently used first, until the store fits; never the entry just published, never a leased one. */
-function evict(store, keep, now = Date.now()) {
-    const entries = listEntries(store, now);
-    let total = entries.reduce((sum, entry) => sum + entry.sizeBytes, 0);
-    const evicted = [];
-    for (const entry of entries.sort((a, b) => a.used - b.used)) {
-        if (total <= store.maxBytes)
-            break;
-        if (entry.dir === keep || entry.leased)
-            continue;
-        discardEntry(store, entry.dir);
-        evicted.push(entry.dir);
-        total -= entry.sizeBytes;
-    }
-    return evicted;
-}
-
-
-/***/ }),
-
-/***/ 4068:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   A$: () => (/* binding */ recordTree),
-/* harmony export */   Th: () => (/* binding */ treeChange),
-/* harmony export */   eS: () => (/* binding */ treeBytes),
-/* harmony export */   fR: () => (/* binding */ replaceFile),
-/* harmony export */   lK: () => (/* binding */ linkTree)
-/* harmony export */ });
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
-
-
-function linkTree(source, target, stats = { files: 0, linked: 0, copied: 0, copiedBytes: 0 }) {
-    node_fs__WEBPACK_IMPORTED_MODULE_0__.mkdirSync(target, { mode: node_fs__WEBPACK_IMPORTED_MODULE_0__.statSync(source).mode & 0o7777 });
-    for (const entry of node_fs__WEBPACK_IMPORTED_MODULE_0__.readdirSync(source, { withFileTypes: true })) {
-        const from = node_path__WEBPACK_IMPORTED_MODULE_1__.join(source, entry.name);
-        const to = node_path__WEBPACK_IMPORTED_MODULE_1__.join(target, entry.name);
-        if (entry.isDirectory())
-            linkTree(from, to, stats);
-        else if (entry.isSymbolicLink())
-            node_fs__WEBPACK_IMPORTED_MODULE_0__.symlinkSync(node_fs__WEBPACK_IMPORTED_MODULE_0__.readlinkSync(from), to);
-        else {
-            stats.files += 1;
-            if (linkFile(from, to))
-                stats.linked += 1;
-            else {
-                stats.copied += 1;
-                stats.copiedBytes += node_fs__WEBPACK_IMPORTED_MODULE_0__.statSync(to).size;
-            }
-        }
-    }
-    return stats;
-}
-/** True when linked, false when copied. */
-function linkFile(from, to) {
-    try {
-        node_fs__WEBPACK_IMPORTED_MODULE_0__.linkSync(from, to);
-        return true;
-    }
-    catch (error) {
-        const code = error.code;
-        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK')
-            throw error;
-        node_fs__WEBPACK_IMPORTED_MODULE_0__.copyFileSync(from, to, node_fs__WEBPACK_IMPORTED_MODULE_0__.constants.COPYFILE_FICLONE);
-        return false;
-    }
-}
-function recordTree(root) {
-    const manifest = {};
-    const walk = (dir, prefix) => {
-        for (const entry of node_fs__WEBPACK_IMPORTED_MODULE_0__.readdirSync(dir, { withFileTypes: true })) {
-            const full = node_path__WEBPACK_IMPORTED_MODULE_1__.join(dir, entry.name);
-            const name = prefix + entry.name;
-            if (entry.isDirectory()) {
-                manifest[name + '/'] = 'dir';
-                walk(full, name + '/');
-            }
-            else if (entry.isSymbolicLink())
-                manifest[name] = `link:${node_fs__WEBPACK_IMPORTED_MODULE_0__.readlinkSync(full)}`;
-            else {
-                const stat = node_fs__WEBPACK_IMPORTED_MODULE_0__.lstatSync(full, { bigint: true });
-                manifest[name] = `${stat.size}:${stat.mtimeNs}:${stat.ino}`;
-            }
-        }
-    };
-    walk(root, '');
-    return manifest;
-}
-/** The first difference between the tree and its manifest, or undefined when there is none. */
-function treeChange(root, manifest) {
-    let current;
-    try {
-        current = recordTree(root);
-    }
-    catch (error) {
-        return error.message;
-    }
-    for (const [name, value] of Object.entries(manifest)) {
-        if (current[name] === undefined)
-            return `${name} is gone`;
-        if (current[name] !== value)
-            return `${name} changed`;
-    }
-    const added = Object.keys(current).find((name) => manifest[name] === undefined);
-    return added ? `${added} was added` : undefined;
-}
-/** Apparent size of the files, each inode counted once. */
-function treeBytes(root) {
-    const seen = new Set();
-    let bytes = 0;
-    const walk = (dir) => {
-        for (const entry of node_fs__WEBPACK_IMPORTED_MODULE_0__.readdirSync(dir, { withFileTypes: true })) {
-            const full = node_path__WEBPACK_IMPORTED_MODULE_1__.join(dir, entry.name);
-            if (entry.isDirectory())
-                walk(full);
-            else if (entry.isFile()) {
-                const stat = node_fs__WEBPACK_IMPORTED_MODULE_0__.lstatSync(full, { bigint: true });
-                if (seen.has(stat.ino))
-                    continue;
-                seen.add(stat.ino);
-                bytes += Number(stat.size);
-            }
-        }
-    };
-    walk(root);
-    return bytes;
-}
-/** Writes a file by rename, so a file that is a hardlink into a store entry is replaced, not changed in place. */
-function replaceFile(file, text) {
-    const temp = `${file}.${process.pid}.tmp`;
-    node_fs__WEBPACK_IMPORTED_MODULE_0__.writeFileSync(temp, text);
-    node_fs__WEBPACK_IMPORTED_MODULE_0__.renameSync(temp, file);
-}
-
-
-/***/ }),
-
-/***/ 7483:
+/***/ 6036:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  Mq: () => (/* binding */ cacheMode),
-  Ae: () => (/* binding */ cachePath),
+  Xr: () => (/* binding */ cacheKeys),
   bn: () => (/* binding */ cacheUnavailableReason),
-  _v: () => (/* binding */ restoreRequest),
-  WY: () => (/* binding */ runWorker),
-  Fc: () => (/* binding */ saveRequest)
+  y3: () => (/* binding */ cacheWorkerMain),
+  Xw: () => (/* binding */ isCacheWorker),
+  Ev: () => (/* binding */ restoreVenv),
+  DF: () => (/* binding */ runnerFingerprint),
+  Ny: () => (/* binding */ saveVenv)
 });
-
-// UNUSED EXPORTS: WORKER_ENV, annotationRelay, defaultWorkerEntry, workerMain
 
 // NAMESPACE OBJECT: ./node_modules/@azure/storage-blob/dist/esm/generated/src/models/mappers.js
 var mappers_namespaceObject = {};
@@ -39275,7 +38605,7 @@ var lib_core = __nccwpck_require__(3838);
 // EXTERNAL MODULE: external "path"
 var external_path_ = __nccwpck_require__(6928);
 // EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 3 modules
-var lib_exec = __nccwpck_require__(7187);
+var exec = __nccwpck_require__(7187);
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(9896);
 ;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-glob-options-helper.js
@@ -39294,23 +38624,23 @@ function getOptions(copy) {
     if (copy) {
         if (typeof copy.followSymbolicLinks === 'boolean') {
             result.followSymbolicLinks = copy.followSymbolicLinks;
-            core.debug(`followSymbolicLinks '${result.followSymbolicLinks}'`);
+            lib_core/* debug */.Yz(`followSymbolicLinks '${result.followSymbolicLinks}'`);
         }
         if (typeof copy.implicitDescendants === 'boolean') {
             result.implicitDescendants = copy.implicitDescendants;
-            core.debug(`implicitDescendants '${result.implicitDescendants}'`);
+            lib_core/* debug */.Yz(`implicitDescendants '${result.implicitDescendants}'`);
         }
         if (typeof copy.matchDirectories === 'boolean') {
             result.matchDirectories = copy.matchDirectories;
-            core.debug(`matchDirectories '${result.matchDirectories}'`);
+            lib_core/* debug */.Yz(`matchDirectories '${result.matchDirectories}'`);
         }
         if (typeof copy.omitBrokenSymbolicLinks === 'boolean') {
             result.omitBrokenSymbolicLinks = copy.omitBrokenSymbolicLinks;
-            core.debug(`omitBrokenSymbolicLinks '${result.omitBrokenSymbolicLinks}'`);
+            lib_core/* debug */.Yz(`omitBrokenSymbolicLinks '${result.omitBrokenSymbolicLinks}'`);
         }
         if (typeof copy.excludeHiddenFiles === 'boolean') {
             result.excludeHiddenFiles = copy.excludeHiddenFiles;
-            core.debug(`excludeHiddenFiles '${result.excludeHiddenFiles}'`);
+            lib_core/* debug */.Yz(`excludeHiddenFiles '${result.excludeHiddenFiles}'`);
         }
     }
     return result;
@@ -39347,7 +38677,7 @@ function dirname(p) {
         return p;
     }
     // Get dirname
-    let result = path.dirname(p);
+    let result = external_path_.dirname(p);
     // Trim trailing slash for Windows UNC root, e.g. \\hello\world\
     if (IS_WINDOWS && /^\\\\[^\\]+\\[^\\]+\\$/.test(result)) {
         result = safeTrimTrailingSeparator(result);
@@ -39359,8 +38689,8 @@ function dirname(p) {
  * or `C:` are expanded based on the current working directory.
  */
 function ensureAbsoluteRoot(root, itemPath) {
-    assert(root, `ensureAbsoluteRoot parameter 'root' must not be empty`);
-    assert(itemPath, `ensureAbsoluteRoot parameter 'itemPath' must not be empty`);
+    external_assert_(root, `ensureAbsoluteRoot parameter 'root' must not be empty`);
+    external_assert_(itemPath, `ensureAbsoluteRoot parameter 'itemPath' must not be empty`);
     // Already rooted
     if (hasAbsoluteRoot(itemPath)) {
         return itemPath;
@@ -39370,7 +38700,7 @@ function ensureAbsoluteRoot(root, itemPath) {
         // Check for itemPath like C: or C:foo
         if (itemPath.match(/^[A-Z]:[^\\/]|^[A-Z]:$/i)) {
             let cwd = process.cwd();
-            assert(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
+            external_assert_(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
             // Drive letter matches cwd? Expand to cwd
             if (itemPath[0].toUpperCase() === cwd[0].toUpperCase()) {
                 // Drive only, e.g. C:
@@ -39395,18 +38725,18 @@ function ensureAbsoluteRoot(root, itemPath) {
         // Check for itemPath like \ or \foo
         else if (normalizeSeparators(itemPath).match(/^\\$|^\\[^\\]/)) {
             const cwd = process.cwd();
-            assert(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
+            external_assert_(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
             return `${cwd[0]}:\\${itemPath.substr(1)}`;
         }
     }
-    assert(hasAbsoluteRoot(root), `ensureAbsoluteRoot parameter 'root' must have an absolute root`);
+    external_assert_(hasAbsoluteRoot(root), `ensureAbsoluteRoot parameter 'root' must have an absolute root`);
     // Otherwise ensure root ends with a separator
     if (root.endsWith('/') || (IS_WINDOWS && root.endsWith('\\'))) {
         // Intentionally empty
     }
     else {
         // Append separator
-        root += path.sep;
+        root += external_path_.sep;
     }
     return root + itemPath;
 }
@@ -39415,7 +38745,7 @@ function ensureAbsoluteRoot(root, itemPath) {
  * `\\hello\share` and `C:\hello` (and using alternate separator).
  */
 function hasAbsoluteRoot(itemPath) {
-    assert(itemPath, `hasAbsoluteRoot parameter 'itemPath' must not be empty`);
+    external_assert_(itemPath, `hasAbsoluteRoot parameter 'itemPath' must not be empty`);
     // Normalize separators
     itemPath = normalizeSeparators(itemPath);
     // Windows
@@ -39431,7 +38761,7 @@ function hasAbsoluteRoot(itemPath) {
  * `\`, `\hello`, `\\hello\share`, `C:`, and `C:\hello` (and using alternate separator).
  */
 function hasRoot(itemPath) {
-    assert(itemPath, `isRooted parameter 'itemPath' must not be empty`);
+    external_assert_(itemPath, `isRooted parameter 'itemPath' must not be empty`);
     // Normalize separators
     itemPath = normalizeSeparators(itemPath);
     // Windows
@@ -39471,11 +38801,11 @@ function safeTrimTrailingSeparator(p) {
     // Normalize separators
     p = normalizeSeparators(p);
     // No trailing slash
-    if (!p.endsWith(path.sep)) {
+    if (!p.endsWith(external_path_.sep)) {
         return p;
     }
     // Check '/' on Linux/macOS and '\' on Windows
-    if (p === path.sep) {
+    if (p === external_path_.sep) {
         return p;
     }
     // On Windows check if drive root. E.g. C:\
@@ -39490,7 +38820,7 @@ function safeTrimTrailingSeparator(p) {
 /**
  * Indicates whether a pattern matches a path
  */
-var internal_match_kind_MatchKind;
+var MatchKind;
 (function (MatchKind) {
     /** Not matched */
     MatchKind[MatchKind["None"] = 0] = "None";
@@ -39500,7 +38830,7 @@ var internal_match_kind_MatchKind;
     MatchKind[MatchKind["File"] = 2] = "File";
     /** Matched */
     MatchKind[MatchKind["All"] = 3] = "All";
-})(internal_match_kind_MatchKind || (internal_match_kind_MatchKind = {}));
+})(MatchKind || (MatchKind = {}));
 //# sourceMappingURL=internal-match-kind.js.map
 ;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-pattern-helper.js
 
@@ -39533,14 +38863,14 @@ function getSearchPaths(patterns) {
         // Check for an ancestor search path
         let foundAncestor = false;
         let tempKey = key;
-        let parent = pathHelper.dirname(tempKey);
+        let parent = dirname(tempKey);
         while (parent !== tempKey) {
             if (searchPathMap[parent]) {
                 foundAncestor = true;
                 break;
             }
             tempKey = parent;
-            parent = pathHelper.dirname(tempKey);
+            parent = dirname(tempKey);
         }
         // Include the search pattern in the result
         if (!foundAncestor) {
@@ -39553,7 +38883,7 @@ function getSearchPaths(patterns) {
 /**
  * Matches the patterns against the path
  */
-function match(patterns, itemPath) {
+function internal_pattern_helper_match(patterns, itemPath) {
     let result = MatchKind.None;
     for (const pattern of patterns) {
         if (pattern.negate) {
@@ -39568,7 +38898,7 @@ function match(patterns, itemPath) {
 /**
  * Checks whether to descend further into the directory
  */
-function partialMatch(patterns, itemPath) {
+function internal_pattern_helper_partialMatch(patterns, itemPath) {
     return patterns.some(x => !x.negate && x.partialMatch(itemPath));
 }
 //# sourceMappingURL=internal-pattern-helper.js.map
@@ -41219,7 +40549,7 @@ const minimatch = (p, pattern, options = {}) => {
     if (!options.nocomment && pattern.charAt(0) === '#') {
         return false;
     }
-    return new esm_Minimatch(pattern, options).match(p);
+    return new Minimatch(pattern, options).match(p);
 };
 // Optimized checking for the most common glob patterns.
 const starDotExtRE = /^\*+([^+@!?*[(]*)$/;
@@ -41372,21 +40702,21 @@ minimatch.braceExpand = braceExpand;
 // when it is the *only* thing in a path portion.  Otherwise, any series
 // of * is equivalent to a single *.  Globstar behavior is enabled by
 // default, and can be disabled by setting options.noglobstar.
-const makeRe = (pattern, options = {}) => new esm_Minimatch(pattern, options).makeRe();
+const makeRe = (pattern, options = {}) => new Minimatch(pattern, options).makeRe();
 minimatch.makeRe = makeRe;
-const esm_match = (list, pattern, options = {}) => {
-    const mm = new esm_Minimatch(pattern, options);
+const match = (list, pattern, options = {}) => {
+    const mm = new Minimatch(pattern, options);
     list = list.filter(f => mm.match(f));
     if (mm.options.nonull && !list.length) {
         list.push(pattern);
     }
     return list;
 };
-minimatch.match = esm_match;
+minimatch.match = match;
 // replace stuff like \* with *
 const globMagic = /[?*]|[+@!]\(.*?\)|\[|\]/;
 const esm_regExpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
-class esm_Minimatch {
+class Minimatch {
     options;
     set;
     pattern;
@@ -42318,7 +41648,7 @@ class esm_Minimatch {
 
 /* c8 ignore stop */
 minimatch.AST = AST;
-minimatch.Minimatch = esm_Minimatch;
+minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
@@ -42330,7 +41660,7 @@ const internal_path_IS_WINDOWS = process.platform === 'win32';
 /**
  * Helper class for parsing paths into segments
  */
-class internal_path_Path {
+class Path {
     /**
      * Constructs a Path
      * @param itemPath Path or array of segments
@@ -42339,25 +41669,25 @@ class internal_path_Path {
         this.segments = [];
         // String
         if (typeof itemPath === 'string') {
-            assert(itemPath, `Parameter 'itemPath' must not be empty`);
+            external_assert_(itemPath, `Parameter 'itemPath' must not be empty`);
             // Normalize slashes and trim unnecessary trailing slash
-            itemPath = pathHelper.safeTrimTrailingSeparator(itemPath);
+            itemPath = safeTrimTrailingSeparator(itemPath);
             // Not rooted
-            if (!pathHelper.hasRoot(itemPath)) {
-                this.segments = itemPath.split(path.sep);
+            if (!hasRoot(itemPath)) {
+                this.segments = itemPath.split(external_path_.sep);
             }
             // Rooted
             else {
                 // Add all segments, while not at the root
                 let remaining = itemPath;
-                let dir = pathHelper.dirname(remaining);
+                let dir = dirname(remaining);
                 while (dir !== remaining) {
                     // Add the segment
-                    const basename = path.basename(remaining);
+                    const basename = external_path_.basename(remaining);
                     this.segments.unshift(basename);
                     // Truncate the last segment
                     remaining = dir;
-                    dir = pathHelper.dirname(remaining);
+                    dir = dirname(remaining);
                 }
                 // Remainder is the root
                 this.segments.unshift(remaining);
@@ -42366,24 +41696,24 @@ class internal_path_Path {
         // Array
         else {
             // Must not be empty
-            assert(itemPath.length > 0, `Parameter 'itemPath' must not be an empty array`);
+            external_assert_(itemPath.length > 0, `Parameter 'itemPath' must not be an empty array`);
             // Each segment
             for (let i = 0; i < itemPath.length; i++) {
                 let segment = itemPath[i];
                 // Must not be empty
-                assert(segment, `Parameter 'itemPath' must not contain any empty segments`);
+                external_assert_(segment, `Parameter 'itemPath' must not contain any empty segments`);
                 // Normalize slashes
-                segment = pathHelper.normalizeSeparators(itemPath[i]);
+                segment = normalizeSeparators(itemPath[i]);
                 // Root segment
-                if (i === 0 && pathHelper.hasRoot(segment)) {
-                    segment = pathHelper.safeTrimTrailingSeparator(segment);
-                    assert(segment === pathHelper.dirname(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
+                if (i === 0 && hasRoot(segment)) {
+                    segment = safeTrimTrailingSeparator(segment);
+                    external_assert_(segment === dirname(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
                     this.segments.push(segment);
                 }
                 // All other segments
                 else {
                     // Must not contain slash
-                    assert(!segment.includes(path.sep), `Parameter 'itemPath' contains unexpected path separators`);
+                    external_assert_(!segment.includes(external_path_.sep), `Parameter 'itemPath' contains unexpected path separators`);
                     this.segments.push(segment);
                 }
             }
@@ -42396,13 +41726,13 @@ class internal_path_Path {
         // First segment
         let result = this.segments[0];
         // All others
-        let skipSlash = result.endsWith(path.sep) || (internal_path_IS_WINDOWS && /^[A-Z]:$/i.test(result));
+        let skipSlash = result.endsWith(external_path_.sep) || (internal_path_IS_WINDOWS && /^[A-Z]:$/i.test(result));
         for (let i = 1; i < this.segments.length; i++) {
             if (skipSlash) {
                 skipSlash = false;
             }
             else {
-                result += path.sep;
+                result += external_path_.sep;
             }
             result += this.segments[i];
         }
@@ -42419,7 +41749,7 @@ class internal_path_Path {
 
 
 const internal_pattern_IS_WINDOWS = process.platform === 'win32';
-class internal_pattern_Pattern {
+class Pattern {
     constructor(patternOrNegate, isImplicitPattern = false, segments, homedir) {
         /**
          * Indicates whether matches should be excluded from the result set
@@ -42434,9 +41764,9 @@ class internal_pattern_Pattern {
         else {
             // Convert to pattern
             segments = segments || [];
-            assert(segments.length, `Parameter 'segments' must not empty`);
-            const root = internal_pattern_Pattern.getLiteral(segments[0]);
-            assert(root && pathHelper.hasAbsoluteRoot(root), `Parameter 'segments' first element must be a root path`);
+            external_assert_(segments.length, `Parameter 'segments' must not empty`);
+            const root = Pattern.getLiteral(segments[0]);
+            external_assert_(root && hasAbsoluteRoot(root), `Parameter 'segments' first element must be a root path`);
             pattern = new Path(segments).toString().trim();
             if (patternOrNegate) {
                 pattern = `!${pattern}`;
@@ -42448,22 +41778,21 @@ class internal_pattern_Pattern {
             pattern = pattern.substr(1).trim();
         }
         // Normalize slashes and ensures absolute root
-        pattern = internal_pattern_Pattern.fixupPattern(pattern, homedir);
+        pattern = Pattern.fixupPattern(pattern, homedir);
         // Segments
         this.segments = new Path(pattern).segments;
         // Trailing slash indicates the pattern should only match directories, not regular files
-        this.trailingSeparator = pathHelper
-            .normalizeSeparators(pattern)
-            .endsWith(path.sep);
-        pattern = pathHelper.safeTrimTrailingSeparator(pattern);
+        this.trailingSeparator = normalizeSeparators(pattern)
+            .endsWith(external_path_.sep);
+        pattern = safeTrimTrailingSeparator(pattern);
         // Search path (literal path prior to the first glob segment)
         let foundGlob = false;
         const searchSegments = this.segments
-            .map(x => internal_pattern_Pattern.getLiteral(x))
+            .map(x => Pattern.getLiteral(x))
             .filter(x => !foundGlob && !(foundGlob = x === ''));
         this.searchPath = new Path(searchSegments).toString();
         // Root RegExp (required when determining partial match)
-        this.rootRegExp = new RegExp(internal_pattern_Pattern.regExpEscape(searchSegments[0]), internal_pattern_IS_WINDOWS ? 'i' : '');
+        this.rootRegExp = new RegExp(Pattern.regExpEscape(searchSegments[0]), internal_pattern_IS_WINDOWS ? 'i' : '');
         this.isImplicitPattern = isImplicitPattern;
         // Create minimatch
         const minimatchOptions = {
@@ -42484,19 +41813,19 @@ class internal_pattern_Pattern {
         // Last segment is globstar?
         if (this.segments[this.segments.length - 1] === '**') {
             // Normalize slashes
-            itemPath = pathHelper.normalizeSeparators(itemPath);
+            itemPath = normalizeSeparators(itemPath);
             // Append a trailing slash. Otherwise Minimatch will not match the directory immediately
             // preceding the globstar. For example, given the pattern `/foo/**`, Minimatch returns
             // false for `/foo` but returns true for `/foo/`. Append a trailing slash to handle that quirk.
-            if (!itemPath.endsWith(path.sep) && this.isImplicitPattern === false) {
+            if (!itemPath.endsWith(external_path_.sep) && this.isImplicitPattern === false) {
                 // Note, this is safe because the constructor ensures the pattern has an absolute root.
                 // For example, formats like C: and C:foo on Windows are resolved to an absolute root.
-                itemPath = `${itemPath}${path.sep}`;
+                itemPath = `${itemPath}${external_path_.sep}`;
             }
         }
         else {
             // Normalize slashes and trim unnecessary trailing slash
-            itemPath = pathHelper.safeTrimTrailingSeparator(itemPath);
+            itemPath = safeTrimTrailingSeparator(itemPath);
         }
         // Match
         if (this.minimatch.match(itemPath)) {
@@ -42509,9 +41838,9 @@ class internal_pattern_Pattern {
      */
     partialMatch(itemPath) {
         // Normalize slashes and trim unnecessary trailing slash
-        itemPath = pathHelper.safeTrimTrailingSeparator(itemPath);
+        itemPath = safeTrimTrailingSeparator(itemPath);
         // matchOne does not handle root path correctly
-        if (pathHelper.dirname(itemPath) === itemPath) {
+        if (dirname(itemPath) === itemPath) {
             return this.rootRegExp.test(itemPath);
         }
         return this.minimatch.matchOne(itemPath.split(internal_pattern_IS_WINDOWS ? /\\+/ : /\/+/), this.minimatch.set[0], true);
@@ -42530,48 +41859,48 @@ class internal_pattern_Pattern {
      */
     static fixupPattern(pattern, homedir) {
         // Empty
-        assert(pattern, 'pattern cannot be empty');
+        external_assert_(pattern, 'pattern cannot be empty');
         // Must not contain `.` segment, unless first segment
         // Must not contain `..` segment
-        const literalSegments = new Path(pattern).segments.map(x => internal_pattern_Pattern.getLiteral(x));
-        assert(literalSegments.every((x, i) => (x !== '.' || i === 0) && x !== '..'), `Invalid pattern '${pattern}'. Relative pathing '.' and '..' is not allowed.`);
+        const literalSegments = new Path(pattern).segments.map(x => Pattern.getLiteral(x));
+        external_assert_(literalSegments.every((x, i) => (x !== '.' || i === 0) && x !== '..'), `Invalid pattern '${pattern}'. Relative pathing '.' and '..' is not allowed.`);
         // Must not contain globs in root, e.g. Windows UNC path \\foo\b*r
-        assert(!pathHelper.hasRoot(pattern) || literalSegments[0], `Invalid pattern '${pattern}'. Root segment must not contain globs.`);
+        external_assert_(!hasRoot(pattern) || literalSegments[0], `Invalid pattern '${pattern}'. Root segment must not contain globs.`);
         // Normalize slashes
-        pattern = pathHelper.normalizeSeparators(pattern);
+        pattern = normalizeSeparators(pattern);
         // Replace leading `.` segment
-        if (pattern === '.' || pattern.startsWith(`.${path.sep}`)) {
-            pattern = internal_pattern_Pattern.globEscape(process.cwd()) + pattern.substr(1);
+        if (pattern === '.' || pattern.startsWith(`.${external_path_.sep}`)) {
+            pattern = Pattern.globEscape(process.cwd()) + pattern.substr(1);
         }
         // Replace leading `~` segment
-        else if (pattern === '~' || pattern.startsWith(`~${path.sep}`)) {
-            homedir = homedir || os.homedir();
-            assert(homedir, 'Unable to determine HOME directory');
-            assert(pathHelper.hasAbsoluteRoot(homedir), `Expected HOME directory to be a rooted path. Actual '${homedir}'`);
-            pattern = internal_pattern_Pattern.globEscape(homedir) + pattern.substr(1);
+        else if (pattern === '~' || pattern.startsWith(`~${external_path_.sep}`)) {
+            homedir = homedir || external_os_.homedir();
+            external_assert_(homedir, 'Unable to determine HOME directory');
+            external_assert_(hasAbsoluteRoot(homedir), `Expected HOME directory to be a rooted path. Actual '${homedir}'`);
+            pattern = Pattern.globEscape(homedir) + pattern.substr(1);
         }
         // Replace relative drive root, e.g. pattern is C: or C:foo
         else if (internal_pattern_IS_WINDOWS &&
             (pattern.match(/^[A-Z]:$/i) || pattern.match(/^[A-Z]:[^\\]/i))) {
-            let root = pathHelper.ensureAbsoluteRoot('C:\\dummy-root', pattern.substr(0, 2));
+            let root = ensureAbsoluteRoot('C:\\dummy-root', pattern.substr(0, 2));
             if (pattern.length > 2 && !root.endsWith('\\')) {
                 root += '\\';
             }
-            pattern = internal_pattern_Pattern.globEscape(root) + pattern.substr(2);
+            pattern = Pattern.globEscape(root) + pattern.substr(2);
         }
         // Replace relative root, e.g. pattern is \ or \foo
         else if (internal_pattern_IS_WINDOWS && (pattern === '\\' || pattern.match(/^\\[^\\]/))) {
-            let root = pathHelper.ensureAbsoluteRoot('C:\\dummy-root', '\\');
+            let root = ensureAbsoluteRoot('C:\\dummy-root', '\\');
             if (!root.endsWith('\\')) {
                 root += '\\';
             }
-            pattern = internal_pattern_Pattern.globEscape(root) + pattern.substr(1);
+            pattern = Pattern.globEscape(root) + pattern.substr(1);
         }
         // Otherwise ensure absolute root
         else {
-            pattern = pathHelper.ensureAbsoluteRoot(internal_pattern_Pattern.globEscape(process.cwd()), pattern);
+            pattern = ensureAbsoluteRoot(Pattern.globEscape(process.cwd()), pattern);
         }
-        return pathHelper.normalizeSeparators(pattern);
+        return normalizeSeparators(pattern);
     }
     /**
      * Attempts to unescape a pattern segment to create a literal path segment.
@@ -42640,6 +41969,14 @@ class internal_pattern_Pattern {
     }
 }
 //# sourceMappingURL=internal-pattern.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-search-state.js
+class SearchState {
+    constructor(path, level) {
+        this.path = path;
+        this.level = level;
+    }
+}
+//# sourceMappingURL=internal-search-state.js.map
 ;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-globber.js
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -42679,11 +42016,11 @@ var __asyncGenerator = (undefined && undefined.__asyncGenerator) || function (th
 
 
 const internal_globber_IS_WINDOWS = process.platform === 'win32';
-class internal_globber_DefaultGlobber {
+class DefaultGlobber {
     constructor(options) {
         this.patterns = [];
         this.searchPaths = [];
-        this.options = globOptionsHelper.getOptions(options);
+        this.options = getOptions(options);
     }
     getSearchPaths() {
         // Return a copy
@@ -42714,7 +42051,7 @@ class internal_globber_DefaultGlobber {
     globGenerator() {
         return __asyncGenerator(this, arguments, function* globGenerator_1() {
             // Fill in defaults options
-            const options = globOptionsHelper.getOptions(this.options);
+            const options = getOptions(this.options);
             // Implicit descendants?
             const patterns = [];
             for (const pattern of this.patterns) {
@@ -42727,13 +42064,13 @@ class internal_globber_DefaultGlobber {
             }
             // Push the search paths
             const stack = [];
-            for (const searchPath of patternHelper.getSearchPaths(patterns)) {
-                core.debug(`Search path '${searchPath}'`);
+            for (const searchPath of getSearchPaths(patterns)) {
+                lib_core/* debug */.Yz(`Search path '${searchPath}'`);
                 // Exists?
                 try {
                     // Intentionally using lstat. Detection for broken symlink
                     // will be performed later (if following symlinks).
-                    yield __await(fs.promises.lstat(searchPath));
+                    yield __await(external_fs_.promises.lstat(searchPath));
                 }
                 catch (err) {
                     if (err.code === 'ENOENT') {
@@ -42749,13 +42086,13 @@ class internal_globber_DefaultGlobber {
                 // Pop
                 const item = stack.pop();
                 // Match?
-                const match = patternHelper.match(patterns, item.path);
-                const partialMatch = !!match || patternHelper.partialMatch(patterns, item.path);
+                const match = internal_pattern_helper_match(patterns, item.path);
+                const partialMatch = !!match || internal_pattern_helper_partialMatch(patterns, item.path);
                 if (!match && !partialMatch) {
                     continue;
                 }
                 // Stat
-                const stats = yield __await(internal_globber_DefaultGlobber.stat(item, options, traversalChain)
+                const stats = yield __await(DefaultGlobber.stat(item, options, traversalChain)
                 // Broken symlink, or symlink cycle detected, or no longer exists
                 );
                 // Broken symlink, or symlink cycle detected, or no longer exists
@@ -42763,7 +42100,7 @@ class internal_globber_DefaultGlobber {
                     continue;
                 }
                 // Hidden file or directory?
-                if (options.excludeHiddenFiles && path.basename(item.path).match(/^\./)) {
+                if (options.excludeHiddenFiles && external_path_.basename(item.path).match(/^\./)) {
                     continue;
                 }
                 // Directory
@@ -42778,7 +42115,7 @@ class internal_globber_DefaultGlobber {
                     }
                     // Push the child items in reverse
                     const childLevel = item.level + 1;
-                    const childItems = (yield __await(fs.promises.readdir(item.path))).map(x => new SearchState(path.join(item.path, x), childLevel));
+                    const childItems = (yield __await(external_fs_.promises.readdir(item.path))).map(x => new SearchState(external_path_.join(item.path, x), childLevel));
                     stack.push(...childItems.reverse());
                 }
                 // File
@@ -42793,7 +42130,7 @@ class internal_globber_DefaultGlobber {
      */
     static create(patterns, options) {
         return __awaiter(this, void 0, void 0, function* () {
-            const result = new internal_globber_DefaultGlobber(options);
+            const result = new DefaultGlobber(options);
             if (internal_globber_IS_WINDOWS) {
                 patterns = patterns.replace(/\r\n/g, '\n');
                 patterns = patterns.replace(/\r/g, '\n');
@@ -42809,7 +42146,7 @@ class internal_globber_DefaultGlobber {
                     result.patterns.push(new Pattern(line));
                 }
             }
-            result.searchPaths.push(...patternHelper.getSearchPaths(result.patterns));
+            result.searchPaths.push(...getSearchPaths(result.patterns));
             return result;
         });
     }
@@ -42822,12 +42159,12 @@ class internal_globber_DefaultGlobber {
             if (options.followSymbolicLinks) {
                 try {
                     // Use `stat` (following symlinks)
-                    stats = yield fs.promises.stat(item.path);
+                    stats = yield external_fs_.promises.stat(item.path);
                 }
                 catch (err) {
                     if (err.code === 'ENOENT') {
                         if (options.omitBrokenSymbolicLinks) {
-                            core.debug(`Broken symlink '${item.path}'`);
+                            lib_core/* debug */.Yz(`Broken symlink '${item.path}'`);
                             return undefined;
                         }
                         throw new Error(`No information found for the path '${item.path}'. This may indicate a broken symbolic link.`);
@@ -42837,19 +42174,19 @@ class internal_globber_DefaultGlobber {
             }
             else {
                 // Use `lstat` (not following symlinks)
-                stats = yield fs.promises.lstat(item.path);
+                stats = yield external_fs_.promises.lstat(item.path);
             }
             // Note, isDirectory() returns false for the lstat of a symlink
             if (stats.isDirectory() && options.followSymbolicLinks) {
                 // Get the realpath
-                const realPath = yield fs.promises.realpath(item.path);
+                const realPath = yield external_fs_.promises.realpath(item.path);
                 // Fixup the traversal chain to match the item level
                 while (traversalChain.length >= item.level) {
                     traversalChain.pop();
                 }
                 // Test for a cycle
                 if (traversalChain.some((x) => x === realPath)) {
-                    core.debug(`Symlink cycle detected for path '${item.path}' and realpath '${realPath}'`);
+                    lib_core/* debug */.Yz(`Symlink cycle detected for path '${item.path}' and realpath '${realPath}'`);
                     return undefined;
                 }
                 // Update the traversal chain
@@ -42986,47 +42323,47 @@ function glob_hashFiles(patterns_1) {
 }
 //# sourceMappingURL=glob.js.map
 // EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
-var lib_io = __nccwpck_require__(8701);
+var io = __nccwpck_require__(8701);
 // EXTERNAL MODULE: ./node_modules/semver/index.js
-var node_modules_semver = __nccwpck_require__(2088);
+var semver = __nccwpck_require__(2088);
 ;// CONCATENATED MODULE: ./node_modules/@actions/cache/lib/internal/constants.js
-var constants_CacheFilename;
+var CacheFilename;
 (function (CacheFilename) {
     CacheFilename["Gzip"] = "cache.tgz";
     CacheFilename["Zstd"] = "cache.tzst";
-})(constants_CacheFilename || (constants_CacheFilename = {}));
-var constants_CompressionMethod;
+})(CacheFilename || (CacheFilename = {}));
+var CompressionMethod;
 (function (CompressionMethod) {
     CompressionMethod["Gzip"] = "gzip";
     // Long range mode was added to zstd in v1.3.2.
     // This enum is for earlier version of zstd that does not have --long support
     CompressionMethod["ZstdWithoutLong"] = "zstd-without-long";
     CompressionMethod["Zstd"] = "zstd";
-})(constants_CompressionMethod || (constants_CompressionMethod = {}));
-var constants_ArchiveToolType;
+})(CompressionMethod || (CompressionMethod = {}));
+var ArchiveToolType;
 (function (ArchiveToolType) {
     ArchiveToolType["GNU"] = "gnu";
     ArchiveToolType["BSD"] = "bsd";
-})(constants_ArchiveToolType || (constants_ArchiveToolType = {}));
+})(ArchiveToolType || (ArchiveToolType = {}));
 // The default number of retry attempts.
-const constants_DefaultRetryAttempts = 2;
+const DefaultRetryAttempts = 2;
 // The default delay in milliseconds between retry attempts.
-const constants_DefaultRetryDelay = 5000;
+const DefaultRetryDelay = 5000;
 // Socket timeout in milliseconds during download.  If no traffic is received
 // over the socket during this period, the socket is destroyed and the download
 // is aborted.
-const constants_SocketTimeout = 5000;
+const SocketTimeout = 5000;
 // The default path of GNUtar on hosted Windows runners
-const constants_GnuTarPathOnWindows = (/* unused pure expression or super */ null && (`${process.env['PROGRAMFILES']}\\Git\\usr\\bin\\tar.exe`));
+const GnuTarPathOnWindows = `${process.env['PROGRAMFILES']}\\Git\\usr\\bin\\tar.exe`;
 // The default path of BSDtar on hosted Windows runners
-const constants_SystemTarPathOnWindows = (/* unused pure expression or super */ null && (`${process.env['SYSTEMDRIVE']}\\Windows\\System32\\tar.exe`));
-const constants_TarFilename = 'cache.tar';
-const constants_ManifestFilename = 'manifest.txt';
+const SystemTarPathOnWindows = `${process.env['SYSTEMDRIVE']}\\Windows\\System32\\tar.exe`;
+const TarFilename = 'cache.tar';
+const ManifestFilename = 'manifest.txt';
 const CacheFileSizeLimit = 10 * Math.pow(1024, 3); // 10GiB per repository
 // Prefix the cache backend embeds in a read-denial message (v2 twirp
 // GetCacheEntryDownloadURL error or the GHES v1 `_apis/artifactcache` 403 body).
 // Shared so cache.ts and cacheHttpClient.ts match the same contract value.
-const constants_CacheReadDeniedMessagePrefix = 'cache read denied:';
+const CacheReadDeniedMessagePrefix = 'cache read denied:';
 //# sourceMappingURL=constants.js.map
 ;// CONCATENATED MODULE: ./node_modules/@actions/cache/lib/internal/cacheUtils.js
 var cacheUtils_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
@@ -43075,15 +42412,15 @@ function createTempDirectory() {
                     baseLocation = '/home';
                 }
             }
-            tempDirectory = path.join(baseLocation, 'actions', 'temp');
+            tempDirectory = external_path_.join(baseLocation, 'actions', 'temp');
         }
-        const dest = path.join(tempDirectory, crypto.randomUUID());
-        yield io.mkdirP(dest);
+        const dest = external_path_.join(tempDirectory, external_crypto_.randomUUID());
+        yield io/* mkdirP */.U$(dest);
         return dest;
     });
 }
 function getArchiveFileSizeInBytes(filePath) {
-    return fs.statSync(filePath).size;
+    return external_fs_.statSync(filePath).size;
 }
 function resolvePaths(patterns) {
     return cacheUtils_awaiter(this, void 0, void 0, function* () {
@@ -43091,7 +42428,7 @@ function resolvePaths(patterns) {
         var _d;
         const paths = [];
         const workspace = (_d = process.env['GITHUB_WORKSPACE']) !== null && _d !== void 0 ? _d : process.cwd();
-        const globber = yield glob.create(patterns.join('\n'), {
+        const globber = yield create(patterns.join('\n'), {
             implicitDescendants: false
         });
         try {
@@ -43099,10 +42436,9 @@ function resolvePaths(patterns) {
                 _c = _g.value;
                 _e = false;
                 const file = _c;
-                const relativeFile = path
-                    .relative(workspace, file)
-                    .replace(new RegExp(`\\${path.sep}`, 'g'), '/');
-                core.debug(`Matched: ${relativeFile}`);
+                const relativeFile = external_path_.relative(workspace, file)
+                    .replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/');
+                lib_core/* debug */.Yz(`Matched: ${relativeFile}`);
                 // Paths are made relative so the tar entries are all relative to the root of the workspace.
                 if (relativeFile === '') {
                     // path.relative returns empty string if workspace and file are equal
@@ -43125,16 +42461,16 @@ function resolvePaths(patterns) {
 }
 function unlinkFile(filePath) {
     return cacheUtils_awaiter(this, void 0, void 0, function* () {
-        return util.promisify(fs.unlink)(filePath);
+        return external_util_.promisify(external_fs_.unlink)(filePath);
     });
 }
 function getVersion(app_1) {
     return cacheUtils_awaiter(this, arguments, void 0, function* (app, additionalArgs = []) {
         let versionOutput = '';
         additionalArgs.push('--version');
-        core.debug(`Checking ${app} ${additionalArgs.join(' ')}`);
+        lib_core/* debug */.Yz(`Checking ${app} ${additionalArgs.join(' ')}`);
         try {
-            yield exec.exec(`${app}`, additionalArgs, {
+            yield exec/* exec */.m(`${app}`, additionalArgs, {
                 ignoreReturnCode: true,
                 silent: true,
                 listeners: {
@@ -43144,10 +42480,10 @@ function getVersion(app_1) {
             });
         }
         catch (err) {
-            core.debug(err.message);
+            lib_core/* debug */.Yz(err.message);
         }
         versionOutput = versionOutput.trim();
-        core.debug(versionOutput);
+        lib_core/* debug */.Yz(versionOutput);
         return versionOutput;
     });
 }
@@ -43156,7 +42492,7 @@ function getCompressionMethod() {
     return cacheUtils_awaiter(this, void 0, void 0, function* () {
         const versionOutput = yield getVersion('zstd', ['--quiet']);
         const version = semver.clean(versionOutput);
-        core.debug(`zstd version: ${version}`);
+        lib_core/* debug */.Yz(`zstd version: ${version}`);
         if (versionOutput === '') {
             return CompressionMethod.Gzip;
         }
@@ -43172,11 +42508,11 @@ function getCacheFileName(compressionMethod) {
 }
 function getGnuTarPathOnWindows() {
     return cacheUtils_awaiter(this, void 0, void 0, function* () {
-        if (fs.existsSync(GnuTarPathOnWindows)) {
+        if (external_fs_.existsSync(GnuTarPathOnWindows)) {
             return GnuTarPathOnWindows;
         }
         const versionOutput = yield getVersion('tar');
-        return versionOutput.toLowerCase().includes('gnu tar') ? io.which('tar') : '';
+        return versionOutput.toLowerCase().includes('gnu tar') ? io/* which */.K7('tar') : '';
     });
 }
 function assertDefined(name, value) {
@@ -43199,9 +42535,9 @@ function getCacheVersion(paths, compressionMethod, enableCrossOsArchive = false)
     }
     // Add salt to cache version to support breaking changes in cache entry
     components.push(versionSalt);
-    return crypto.createHash('sha256').update(components.join('|')).digest('hex');
+    return external_crypto_.createHash('sha256').update(components.join('|')).digest('hex');
 }
-function cacheUtils_getRuntimeToken() {
+function getRuntimeToken() {
     const token = process.env['ACTIONS_RUNTIME_TOKEN'];
     if (!token) {
         throw new Error('Unable to get the ACTIONS_RUNTIME_TOKEN env variable');
@@ -43504,7 +42840,7 @@ function extend(namespace) {
     newDebugger.log = this.log;
     return newDebugger;
 }
-/* harmony default export */ const logger_debug = (debugObj);
+/* harmony default export */ const debug = (debugObj);
 //# sourceMappingURL=debug.js.map
 ;// CONCATENATED MODULE: ./node_modules/@typespec/ts-http-runtime/dist/esm/logger/logger.js
 // Copyright (c) Microsoft Corporation.
@@ -43535,9 +42871,9 @@ function createLoggerContext(options) {
     const registeredLoggers = new Set();
     const logLevelFromEnv = getEnvironmentVariable(options.logLevelEnvVarName);
     let logLevel;
-    const clientLogger = logger_debug(options.namespace);
+    const clientLogger = debug(options.namespace);
     clientLogger.log = (...args) => {
-        logger_debug.log(...args);
+        debug.log(...args);
     };
     function contextSetLogLevel(level) {
         if (level && !isTypeSpecRuntimeLogLevel(level)) {
@@ -43550,7 +42886,7 @@ function createLoggerContext(options) {
                 enabledNamespaces.push(logger.namespace);
             }
         }
-        logger_debug.enable(enabledNamespaces.join(","));
+        debug.enable(enabledNamespaces.join(","));
     }
     if (logLevelFromEnv) {
         // avoid calling setLogLevel because we don't want a mis-set environment variable to crash
@@ -43570,8 +42906,8 @@ function createLoggerContext(options) {
         });
         patchLogMethod(parent, logger);
         if (shouldEnable(logger)) {
-            const enabledNamespaces = logger_debug.disable();
-            logger_debug.enable(enabledNamespaces + "," + logger.namespace);
+            const enabledNamespaces = debug.disable();
+            debug.enable(enabledNamespaces + "," + logger.namespace);
         }
         registeredLoggers.add(logger);
         return logger;
@@ -44791,7 +44127,7 @@ async function userAgentPlatform_setPlatformSpecificData(map) {
 
 
 
-function userAgent_getUserAgentString(telemetryInfo) {
+function getUserAgentString(telemetryInfo) {
     const parts = [];
     for (const [key, value] of telemetryInfo) {
         const token = value ? `${key}/${value}` : key;
@@ -44812,7 +44148,7 @@ async function userAgent_getUserAgentValue(prefix) {
     const runtimeInfo = new Map();
     runtimeInfo.set("ts-http-runtime", SDK_VERSION);
     await setPlatformSpecificData(runtimeInfo);
-    const defaultAgent = userAgent_getUserAgentString(runtimeInfo);
+    const defaultAgent = getUserAgentString(runtimeInfo);
     const userAgentValue = prefix ? `${prefix} ${defaultAgent}` : defaultAgent;
     return userAgentValue;
 }
@@ -46888,7 +46224,7 @@ const esm_constants_DEFAULT_RETRY_POLICY_COUNT = 3;
 // Licensed under the MIT License.
 
 
-function util_userAgent_getUserAgentString(telemetryInfo) {
+function userAgent_getUserAgentString(telemetryInfo) {
     const parts = [];
     for (const [key, value] of telemetryInfo) {
         const token = value ? `${key}/${value}` : key;
@@ -46909,7 +46245,7 @@ async function util_userAgent_getUserAgentValue(prefix) {
     const runtimeInfo = new Map();
     runtimeInfo.set("core-rest-pipeline", esm_constants_SDK_VERSION);
     await util_userAgentPlatform_setPlatformSpecificData(runtimeInfo);
-    const defaultAgent = util_userAgent_getUserAgentString(runtimeInfo);
+    const defaultAgent = userAgent_getUserAgentString(runtimeInfo);
     const userAgentValue = prefix ? `${prefix} ${defaultAgent}` : defaultAgent;
     return userAgentValue;
 }
@@ -64226,7 +63562,7 @@ async function esm_util_userAgentPlatform_setPlatformSpecificData(map) {
 // Licensed under the MIT License.
 
 
-function esm_util_userAgent_getUserAgentString(telemetryInfo) {
+function util_userAgent_getUserAgentString(telemetryInfo) {
     const parts = [];
     for (const [key, value] of telemetryInfo) {
         const token = value ? `${key}/${value}` : key;
@@ -64247,7 +63583,7 @@ async function esm_util_userAgent_getUserAgentValue(prefix) {
     const runtimeInfo = new Map();
     runtimeInfo.set("core-rest-pipeline", SDK_VERSION);
     await setPlatformSpecificData(runtimeInfo);
-    const defaultAgent = esm_util_userAgent_getUserAgentString(runtimeInfo);
+    const defaultAgent = util_userAgent_getUserAgentString(runtimeInfo);
     const userAgentValue = prefix ? `${prefix} ${defaultAgent}` : defaultAgent;
     return userAgentValue;
 }
@@ -76407,7 +75743,7 @@ const timeoutInSeconds = {
         },
     },
 };
-const parameters_version = {
+const version = {
     parameterPath: "version",
     mapper: {
         defaultValue: "2026-02-06",
@@ -78115,7 +77451,7 @@ const setPropertiesOperationSpec = {
     headerParameters: [
         contentType,
         accept,
-        parameters_version,
+        version,
         requestId,
     ],
     isXML: true,
@@ -78143,7 +77479,7 @@ const getPropertiesOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -78170,7 +77506,7 @@ const getStatisticsOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -78200,7 +77536,7 @@ const listContainersSegmentOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -78230,7 +77566,7 @@ const getUserDelegationKeyOperationSpec = {
     headerParameters: [
         contentType,
         accept,
-        parameters_version,
+        version,
         requestId,
     ],
     isXML: true,
@@ -78257,7 +77593,7 @@ const getAccountInfoOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -78285,7 +77621,7 @@ const submitBatchOperationSpec = {
     urlParameters: [url],
     headerParameters: [
         accept,
-        parameters_version,
+        version,
         requestId,
         contentLength,
         multipartContentType,
@@ -78317,7 +77653,7 @@ const filterBlobsOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -78516,7 +77852,7 @@ const createOperationSpec = {
     queryParameters: [timeoutInSeconds, restype2],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         metadata,
@@ -78542,7 +77878,7 @@ const container_getPropertiesOperationSpec = {
     queryParameters: [timeoutInSeconds, restype2],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -78565,7 +77901,7 @@ const deleteOperationSpec = {
     queryParameters: [timeoutInSeconds, restype2],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -78594,7 +77930,7 @@ const setMetadataOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         metadata,
@@ -78635,7 +77971,7 @@ const getAccessPolicyOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -78665,7 +78001,7 @@ const setAccessPolicyOperationSpec = {
     headerParameters: [
         contentType,
         accept,
-        parameters_version,
+        version,
         requestId,
         access,
         leaseId,
@@ -78696,7 +78032,7 @@ const restoreOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         deletedContainerName,
@@ -78724,7 +78060,7 @@ const renameOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         sourceContainerName,
@@ -78758,7 +78094,7 @@ const container_submitBatchOperationSpec = {
     urlParameters: [url],
     headerParameters: [
         accept,
-        parameters_version,
+        version,
         requestId,
         contentLength,
         multipartContentType,
@@ -78791,7 +78127,7 @@ const container_filterBlobsOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -78817,7 +78153,7 @@ const acquireLeaseOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -78848,7 +78184,7 @@ const releaseLeaseOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -78878,7 +78214,7 @@ const renewLeaseOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -78908,7 +78244,7 @@ const breakLeaseOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -78938,7 +78274,7 @@ const changeLeaseOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -78975,7 +78311,7 @@ const listBlobFlatSegmentOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -79008,7 +78344,7 @@ const listBlobHierarchySegmentOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -79034,7 +78370,7 @@ const container_getAccountInfoOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -79309,7 +78645,7 @@ const downloadOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -79347,7 +78683,7 @@ const blob_getPropertiesOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -79383,7 +78719,7 @@ const blob_deleteOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -79412,7 +78748,7 @@ const undeleteOperationSpec = {
     queryParameters: [timeoutInSeconds, comp8],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -79434,7 +78770,7 @@ const setExpiryOperationSpec = {
     queryParameters: [timeoutInSeconds, comp11],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         expiryOptions,
@@ -79458,7 +78794,7 @@ const setHttpHeadersOperationSpec = {
     queryParameters: [comp, timeoutInSeconds],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -79497,7 +78833,7 @@ const setImmutabilityPolicyOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifUnmodifiedSince,
@@ -79527,7 +78863,7 @@ const deleteImmutabilityPolicyOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -79554,7 +78890,7 @@ const setLegalHoldOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         legalHold,
@@ -79577,7 +78913,7 @@ const blob_setMetadataOperationSpec = {
     queryParameters: [timeoutInSeconds, comp6],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         metadata,
@@ -79610,7 +78946,7 @@ const blob_acquireLeaseOperationSpec = {
     queryParameters: [timeoutInSeconds, comp10],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -79640,7 +78976,7 @@ const blob_releaseLeaseOperationSpec = {
     queryParameters: [timeoutInSeconds, comp10],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -79669,7 +79005,7 @@ const blob_renewLeaseOperationSpec = {
     queryParameters: [timeoutInSeconds, comp10],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -79698,7 +79034,7 @@ const blob_changeLeaseOperationSpec = {
     queryParameters: [timeoutInSeconds, comp10],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -79728,7 +79064,7 @@ const blob_breakLeaseOperationSpec = {
     queryParameters: [timeoutInSeconds, comp10],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -79757,7 +79093,7 @@ const createSnapshotOperationSpec = {
     queryParameters: [timeoutInSeconds, comp14],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         metadata,
@@ -79790,7 +79126,7 @@ const startCopyFromURLOperationSpec = {
     queryParameters: [timeoutInSeconds],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         metadata,
@@ -79832,7 +79168,7 @@ const copyFromURLOperationSpec = {
     queryParameters: [timeoutInSeconds],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         metadata,
@@ -79881,7 +79217,7 @@ const abortCopyFromURLOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -79913,7 +79249,7 @@ const setTierOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -79943,7 +79279,7 @@ const blob_getAccountInfoOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
     ],
@@ -79983,7 +79319,7 @@ const queryOperationSpec = {
     headerParameters: [
         contentType,
         accept,
-        parameters_version,
+        version,
         requestId,
         leaseId,
         ifModifiedSince,
@@ -80021,7 +79357,7 @@ const getTagsOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -80056,7 +79392,7 @@ const setTagsOperationSpec = {
     headerParameters: [
         contentType,
         accept,
-        parameters_version,
+        version,
         requestId,
         leaseId,
         ifTags,
@@ -80203,7 +79539,7 @@ const pageBlob_createOperationSpec = {
     queryParameters: [timeoutInSeconds],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         contentLength,
@@ -80252,7 +79588,7 @@ const uploadPagesOperationSpec = {
     queryParameters: [timeoutInSeconds, comp19],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         contentLength,
         leaseId,
@@ -80295,7 +79631,7 @@ const clearPagesOperationSpec = {
     queryParameters: [timeoutInSeconds, comp19],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         contentLength,
@@ -80333,7 +79669,7 @@ const uploadPagesFromURLOperationSpec = {
     queryParameters: [timeoutInSeconds, comp19],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         contentLength,
@@ -80388,7 +79724,7 @@ const getPageRangesOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -80425,7 +79761,7 @@ const getPageRangesDiffOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -80455,7 +79791,7 @@ const resizeOperationSpec = {
     queryParameters: [comp, timeoutInSeconds],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -80488,7 +79824,7 @@ const updateSequenceNumberOperationSpec = {
     queryParameters: [comp, timeoutInSeconds],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -80518,7 +79854,7 @@ const copyIncrementalOperationSpec = {
     queryParameters: [timeoutInSeconds, comp21],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         ifModifiedSince,
@@ -80610,7 +79946,7 @@ const appendBlob_createOperationSpec = {
     queryParameters: [timeoutInSeconds],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         contentLength,
@@ -80656,7 +79992,7 @@ const appendBlockOperationSpec = {
     queryParameters: [timeoutInSeconds, comp22],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         contentLength,
         leaseId,
@@ -80696,7 +80032,7 @@ const appendBlockFromUrlOperationSpec = {
     queryParameters: [timeoutInSeconds, comp22],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         contentLength,
@@ -80742,7 +80078,7 @@ const sealOperationSpec = {
     queryParameters: [timeoutInSeconds, comp23],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -80873,7 +80209,7 @@ const uploadOperationSpec = {
     queryParameters: [timeoutInSeconds],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         contentLength,
         metadata,
@@ -80924,7 +80260,7 @@ const putBlobFromUrlOperationSpec = {
     queryParameters: [timeoutInSeconds],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         contentLength,
@@ -80984,7 +80320,7 @@ const stageBlockOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         contentLength,
         leaseId,
@@ -81021,7 +80357,7 @@ const stageBlockFromURLOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         contentLength,
@@ -81062,7 +80398,7 @@ const commitBlockListOperationSpec = {
     headerParameters: [
         contentType,
         accept,
-        parameters_version,
+        version,
         requestId,
         metadata,
         leaseId,
@@ -81115,7 +80451,7 @@ const getBlockListOperationSpec = {
     ],
     urlParameters: [url],
     headerParameters: [
-        parameters_version,
+        version,
         requestId,
         accept1,
         leaseId,
@@ -87205,7 +86541,7 @@ const fsCreateReadStream = external_node_fs_.createReadStream;
  * A BlobClient represents a URL to an Azure Storage blob; the blob may be a block blob,
  * append blob, or page blob.
  */
-class Clients_BlobClient extends StorageClient_StorageClient {
+class BlobClient extends StorageClient_StorageClient {
     /**
      * blobContext provided by protocol layer.
      */
@@ -87306,7 +86642,7 @@ class Clients_BlobClient extends StorageClient_StorageClient {
      * @returns A new BlobClient object identical to the source but with the specified snapshot timestamp
      */
     withSnapshot(snapshot) {
-        return new Clients_BlobClient(utils_common_setURLParameter(this.url, utils_constants_URLConstants.Parameters.SNAPSHOT, snapshot.length === 0 ? undefined : snapshot), this.pipeline);
+        return new BlobClient(utils_common_setURLParameter(this.url, utils_constants_URLConstants.Parameters.SNAPSHOT, snapshot.length === 0 ? undefined : snapshot), this.pipeline);
     }
     /**
      * Creates a new BlobClient object pointing to a version of this blob.
@@ -87316,7 +86652,7 @@ class Clients_BlobClient extends StorageClient_StorageClient {
      * @returns A new BlobClient object pointing to the version of this blob.
      */
     withVersion(versionId) {
-        return new Clients_BlobClient(utils_common_setURLParameter(this.url, utils_constants_URLConstants.Parameters.VERSIONID, versionId.length === 0 ? undefined : versionId), this.pipeline);
+        return new BlobClient(utils_common_setURLParameter(this.url, utils_constants_URLConstants.Parameters.VERSIONID, versionId.length === 0 ? undefined : versionId), this.pipeline);
     }
     /**
      * Creates a AppendBlobClient object.
@@ -87330,7 +86666,7 @@ class Clients_BlobClient extends StorageClient_StorageClient {
      *
      */
     getBlockBlobClient() {
-        return new Clients_BlockBlobClient(this.url, this.pipeline);
+        return new BlockBlobClient(this.url, this.pipeline);
     }
     /**
      * Creates a PageBlobClient object.
@@ -88322,7 +87658,7 @@ class Clients_BlobClient extends StorageClient_StorageClient {
 /**
  * AppendBlobClient defines a set of operations applicable to append blobs.
  */
-class AppendBlobClient extends Clients_BlobClient {
+class AppendBlobClient extends BlobClient {
     /**
      * appendBlobsContext provided by protocol layer.
      */
@@ -88616,7 +87952,7 @@ class AppendBlobClient extends Clients_BlobClient {
 /**
  * BlockBlobClient defines a set of operations applicable to block blobs.
  */
-class Clients_BlockBlobClient extends Clients_BlobClient {
+class BlockBlobClient extends BlobClient {
     /**
      * blobContext provided by protocol layer.
      *
@@ -88708,7 +88044,7 @@ class Clients_BlockBlobClient extends Clients_BlobClient {
      * @returns A new BlockBlobClient object identical to the source but with the specified snapshot timestamp.
      */
     withSnapshot(snapshot) {
-        return new Clients_BlockBlobClient(utils_common_setURLParameter(this.url, utils_constants_URLConstants.Parameters.SNAPSHOT, snapshot.length === 0 ? undefined : snapshot), this.pipeline);
+        return new BlockBlobClient(utils_common_setURLParameter(this.url, utils_constants_URLConstants.Parameters.SNAPSHOT, snapshot.length === 0 ? undefined : snapshot), this.pipeline);
     }
     /**
      * ONLY AVAILABLE IN NODE.JS RUNTIME.
@@ -89265,7 +88601,7 @@ class Clients_BlockBlobClient extends Clients_BlobClient {
 /**
  * PageBlobClient defines a set of operations applicable to page blobs.
  */
-class PageBlobClient extends Clients_BlobClient {
+class PageBlobClient extends BlobClient {
     /**
      * pageBlobsContext provided by protocol layer.
      */
@@ -90325,7 +89661,7 @@ class BlobBatch {
             url = urlOrBlobClient;
             credential = credentialOrOptions;
         }
-        else if (urlOrBlobClient instanceof Clients_BlobClient) {
+        else if (urlOrBlobClient instanceof BlobClient) {
             // Second overload
             url = urlOrBlobClient.url;
             credential = urlOrBlobClient.credential;
@@ -90343,7 +89679,7 @@ class BlobBatch {
                 url: url,
                 credential: credential,
             }, async () => {
-                await new Clients_BlobClient(url, this.batchRequest.createPipeline(credential)).delete(updatedOptions);
+                await new BlobClient(url, this.batchRequest.createPipeline(credential)).delete(updatedOptions);
             });
         });
     }
@@ -90360,7 +89696,7 @@ class BlobBatch {
             credential = credentialOrTier;
             tier = tierOrOptions;
         }
-        else if (urlOrBlobClient instanceof Clients_BlobClient) {
+        else if (urlOrBlobClient instanceof BlobClient) {
             // Second overload
             url = urlOrBlobClient.url;
             credential = urlOrBlobClient.credential;
@@ -90379,7 +89715,7 @@ class BlobBatch {
                 url: url,
                 credential: credential,
             }, async () => {
-                await new Clients_BlobClient(url, this.batchRequest.createPipeline(credential)).setAccessTier(tier, updatedOptions);
+                await new BlobClient(url, this.batchRequest.createPipeline(credential)).setAccessTier(tier, updatedOptions);
             });
         });
     }
@@ -90883,7 +90219,7 @@ class ContainerClient extends StorageClient_StorageClient {
      * @returns A new BlobClient object for the given blob name.
      */
     getBlobClient(blobName) {
-        return new Clients_BlobClient(utils_common_appendToURLPath(this.url, utils_common_EscapePath(blobName)), this.pipeline);
+        return new BlobClient(utils_common_appendToURLPath(this.url, utils_common_EscapePath(blobName)), this.pipeline);
     }
     /**
      * Creates an {@link AppendBlobClient}
@@ -90921,7 +90257,7 @@ class ContainerClient extends StorageClient_StorageClient {
      * ```
      */
     getBlockBlobClient(blobName) {
-        return new Clients_BlockBlobClient(utils_common_appendToURLPath(this.url, utils_common_EscapePath(blobName)), this.pipeline);
+        return new BlockBlobClient(utils_common_appendToURLPath(this.url, utils_common_EscapePath(blobName)), this.pipeline);
     }
     /**
      * Creates a {@link PageBlobClient}
@@ -93217,7 +92553,7 @@ class FilesNotFoundError extends Error {
         this.name = 'FilesNotFoundError';
     }
 }
-class errors_InvalidResponseError extends Error {
+class InvalidResponseError extends Error {
     constructor(message) {
         super(message);
         this.name = 'InvalidResponseError';
@@ -93235,7 +92571,7 @@ class GHESNotSupportedError extends Error {
         this.name = 'GHESNotSupportedError';
     }
 }
-class errors_NetworkError extends Error {
+class NetworkError extends Error {
     constructor(code) {
         const message = `Unable to make request: ${code}\nIf you are using self-hosted runners, please make sure your runner has access to all GitHub endpoints: https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/about-self-hosted-runners#communication-between-self-hosted-runners-and-github`;
         super(message);
@@ -93243,7 +92579,7 @@ class errors_NetworkError extends Error {
         this.name = 'NetworkError';
     }
 }
-errors_NetworkError.isNetworkErrorCode = (code) => {
+NetworkError.isNetworkErrorCode = (code) => {
     if (!code)
         return false;
     return [
@@ -93254,19 +92590,19 @@ errors_NetworkError.isNetworkErrorCode = (code) => {
         'EHOSTUNREACH'
     ].includes(code);
 };
-class errors_UsageError extends Error {
+class UsageError extends Error {
     constructor() {
         const message = `Cache storage quota has been hit. Unable to upload any new cache entries.\nMore info on storage limits: https://docs.github.com/en/billing/managing-billing-for-github-actions/about-billing-for-github-actions#calculating-minute-and-storage-spending`;
         super(message);
         this.name = 'UsageError';
     }
 }
-errors_UsageError.isUsageErrorMessage = (msg) => {
+UsageError.isUsageErrorMessage = (msg) => {
     if (!msg)
         return false;
     return msg.includes('insufficient usage');
 };
-class errors_RateLimitError extends Error {
+class RateLimitError extends Error {
     constructor(message) {
         super(message);
         this.name = 'RateLimitError';
@@ -93330,7 +92666,7 @@ class UploadProgress {
         const uploadSpeed = (transferredBytes /
             (1024 * 1024) /
             (elapsedTime / 1000)).toFixed(1);
-        core.info(`Sent ${transferredBytes} of ${this.contentLength} (${percentage}%), ${uploadSpeed} MBs/sec`);
+        lib_core/* info */.pq(`Sent ${transferredBytes} of ${this.contentLength} (${percentage}%), ${uploadSpeed} MBs/sec`);
         if (this.isDone()) {
             this.displayedComplete = true;
         }
@@ -93380,7 +92716,7 @@ class UploadProgress {
  * @param options
  * @returns
  */
-function uploadUtils_uploadCacheArchiveSDK(signedUploadURL, archivePath, options) {
+function uploadCacheArchiveSDK(signedUploadURL, archivePath, options) {
     return uploadUtils_awaiter(this, void 0, void 0, function* () {
         var _a;
         const blobClient = new BlobClient(signedUploadURL);
@@ -93395,7 +92731,7 @@ function uploadUtils_uploadCacheArchiveSDK(signedUploadURL, archivePath, options
         };
         try {
             uploadProgress.startDisplayTimer();
-            core.debug(`BlobClient: ${blobClient.name}:${blobClient.accountName}:${blobClient.containerName}`);
+            lib_core/* debug */.Yz(`BlobClient: ${blobClient.name}:${blobClient.accountName}:${blobClient.containerName}`);
             const response = yield blockBlobClient.uploadFile(archivePath, uploadOptions);
             // TODO: better management of non-retryable errors
             if (response._response.status >= 400) {
@@ -93404,7 +92740,7 @@ function uploadUtils_uploadCacheArchiveSDK(signedUploadURL, archivePath, options
             return response;
         }
         catch (error) {
-            core.warning(`uploadCacheArchiveSDK: internal error uploading cache archive: ${error.message}`);
+            lib_core/* warning */.$e(`uploadCacheArchiveSDK: internal error uploading cache archive: ${error.message}`);
             throw error;
         }
         finally {
@@ -93426,7 +92762,7 @@ var requestUtils_awaiter = (undefined && undefined.__awaiter) || function (thisA
 
 
 
-function requestUtils_isSuccessStatusCode(statusCode) {
+function isSuccessStatusCode(statusCode) {
     if (!statusCode) {
         return false;
     }
@@ -93443,9 +92779,9 @@ function isRetryableStatusCode(statusCode) {
         return false;
     }
     const retryableStatusCodes = [
-        HttpCodes.BadGateway,
-        HttpCodes.ServiceUnavailable,
-        HttpCodes.GatewayTimeout
+        lib/* HttpCodes */.Hv.BadGateway,
+        lib/* HttpCodes */.Hv.ServiceUnavailable,
+        lib/* HttpCodes */.Hv.GatewayTimeout
     ];
     return retryableStatusCodes.includes(statusCode);
 }
@@ -93482,9 +92818,9 @@ function retry(name_1, method_1, getStatusCode_1) {
                 isRetryable = isRetryableStatusCode(statusCode);
                 errorMessage = `Cache service responded with ${statusCode}`;
             }
-            core.debug(`${name} - Attempt ${attempt} of ${maxAttempts} failed with error: ${errorMessage}`);
+            lib_core/* debug */.Yz(`${name} - Attempt ${attempt} of ${maxAttempts} failed with error: ${errorMessage}`);
             if (!isRetryable) {
-                core.debug(`${name} - Error is not retryable`);
+                lib_core/* debug */.Yz(`${name} - Error is not retryable`);
                 break;
             }
             yield sleep(delay);
@@ -93493,13 +92829,13 @@ function retry(name_1, method_1, getStatusCode_1) {
         throw Error(`${name} failed: ${errorMessage}`);
     });
 }
-function requestUtils_retryTypedResponse(name_1, method_1) {
+function retryTypedResponse(name_1, method_1) {
     return requestUtils_awaiter(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay = DefaultRetryDelay) {
         return yield retry(name, method, (response) => response.statusCode, maxAttempts, delay, 
         // If the error object contains the statusCode property, extract it and return
         // an TypedResponse<T> so it can be processed by the retry logic.
         (error) => {
-            if (error instanceof HttpClientError) {
+            if (error instanceof lib/* HttpClientError */.Kg) {
                 return {
                     statusCode: error.statusCode,
                     result: null,
@@ -93513,7 +92849,7 @@ function requestUtils_retryTypedResponse(name_1, method_1) {
         });
     });
 }
-function requestUtils_retryHttpClientResponse(name_1, method_1) {
+function retryHttpClientResponse(name_1, method_1) {
     return requestUtils_awaiter(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay = DefaultRetryDelay) {
         return yield retry(name, method, (response) => response.message.statusCode, maxAttempts, delay);
     });
@@ -93547,7 +92883,7 @@ var downloadUtils_awaiter = (undefined && undefined.__awaiter) || function (this
  */
 function pipeResponseToStream(response, output) {
     return downloadUtils_awaiter(this, void 0, void 0, function* () {
-        const pipeline = util.promisify(stream.pipeline);
+        const pipeline = external_util_.promisify(external_stream_namespaceObject.pipeline);
         yield pipeline(response.message, output);
     });
 }
@@ -93575,7 +92911,7 @@ class DownloadProgress {
         this.segmentIndex = this.segmentIndex + 1;
         this.segmentSize = segmentSize;
         this.receivedBytes = 0;
-        core.debug(`Downloading segment at offset ${this.segmentOffset} with length ${this.segmentSize}...`);
+        lib_core/* debug */.Yz(`Downloading segment at offset ${this.segmentOffset} with length ${this.segmentSize}...`);
     }
     /**
      * Sets the number of bytes received for the current segment.
@@ -93611,7 +92947,7 @@ class DownloadProgress {
         const downloadSpeed = (transferredBytes /
             (1024 * 1024) /
             (elapsedTime / 1000)).toFixed(1);
-        core.info(`Received ${transferredBytes} of ${this.contentLength} (${percentage}%), ${downloadSpeed} MBs/sec`);
+        lib_core/* info */.pq(`Received ${transferredBytes} of ${this.contentLength} (${percentage}%), ${downloadSpeed} MBs/sec`);
         if (this.isDone()) {
             this.displayedComplete = true;
         }
@@ -93657,28 +92993,28 @@ class DownloadProgress {
  * @param archiveLocation the URL for the cache
  * @param archivePath the local path where the cache is saved
  */
-function downloadUtils_downloadCacheHttpClient(archiveLocation, archivePath) {
+function downloadCacheHttpClient(archiveLocation, archivePath) {
     return downloadUtils_awaiter(this, void 0, void 0, function* () {
-        const writeStream = fs.createWriteStream(archivePath);
-        const httpClient = new HttpClient('actions/cache');
+        const writeStream = external_fs_.createWriteStream(archivePath);
+        const httpClient = new lib/* HttpClient */.Qq('actions/cache');
         const downloadResponse = yield retryHttpClientResponse('downloadCache', () => downloadUtils_awaiter(this, void 0, void 0, function* () { return httpClient.get(archiveLocation); }));
         // Abort download if no traffic received over the socket.
         downloadResponse.message.socket.setTimeout(SocketTimeout, () => {
             downloadResponse.message.destroy();
-            core.debug(`Aborting download, socket timed out after ${SocketTimeout} ms`);
+            lib_core/* debug */.Yz(`Aborting download, socket timed out after ${SocketTimeout} ms`);
         });
         yield pipeResponseToStream(downloadResponse, writeStream);
         // Validate download size.
         const contentLengthHeader = downloadResponse.message.headers['content-length'];
         if (contentLengthHeader) {
             const expectedLength = parseInt(contentLengthHeader);
-            const actualLength = utils.getArchiveFileSizeInBytes(archivePath);
+            const actualLength = getArchiveFileSizeInBytes(archivePath);
             if (actualLength !== expectedLength) {
                 throw new Error(`Incomplete download. Expected file size: ${expectedLength}, actual file size: ${actualLength}`);
             }
         }
         else {
-            core.debug('Unable to validate download, no Content-Length header');
+            lib_core/* debug */.Yz('Unable to validate download, no Content-Length header');
         }
     });
 }
@@ -93688,11 +93024,11 @@ function downloadUtils_downloadCacheHttpClient(archiveLocation, archivePath) {
  * @param archiveLocation the URL for the cache
  * @param archivePath the local path where the cache is saved
  */
-function downloadUtils_downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options) {
+function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options) {
     return downloadUtils_awaiter(this, void 0, void 0, function* () {
         var _a;
-        const archiveDescriptor = yield fs.promises.open(archivePath, 'w');
-        const httpClient = new HttpClient('actions/cache', undefined, {
+        const archiveDescriptor = yield external_fs_.promises.open(archivePath, 'w');
+        const httpClient = new lib/* HttpClient */.Qq('actions/cache', undefined, {
             socketTimeout: options.timeoutInMs,
             keepAlive: true
         });
@@ -93798,7 +93134,7 @@ function downloadSegment(httpClient, archiveLocation, offset, count) {
  * @param archivePath the local path where the cache is saved
  * @param options the download options with the defaults set
  */
-function downloadUtils_downloadCacheStorageSDK(archiveLocation, archivePath, options) {
+function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
     return downloadUtils_awaiter(this, void 0, void 0, function* () {
         var _a;
         const client = new BlockBlobClient(archiveLocation, undefined, {
@@ -93813,8 +93149,8 @@ function downloadUtils_downloadCacheStorageSDK(archiveLocation, archivePath, opt
         if (contentLength < 0) {
             // We should never hit this condition, but just in case fall back to downloading the
             // file as one large stream
-            core.debug('Unable to determine content length, downloading file with http-client...');
-            yield downloadUtils_downloadCacheHttpClient(archiveLocation, archivePath);
+            lib_core/* debug */.Yz('Unable to determine content length, downloading file with http-client...');
+            yield downloadCacheHttpClient(archiveLocation, archivePath);
         }
         else {
             // Use downloadToBuffer for faster downloads, since internally it splits the
@@ -93824,9 +93160,9 @@ function downloadUtils_downloadCacheStorageSDK(archiveLocation, archivePath, opt
             // on 64-bit systems), split the download into multiple segments
             // ~2 GB = 2147483647, beyond this, we start getting out of range error. So, capping it accordingly.
             // Updated segment size to 128MB = 134217728 bytes, to complete a segment faster and fail fast
-            const maxSegmentSize = Math.min(134217728, buffer.constants.MAX_LENGTH);
+            const maxSegmentSize = Math.min(134217728, external_buffer_namespaceObject.constants.MAX_LENGTH);
             const downloadProgress = new DownloadProgress(contentLength);
-            const fd = fs.openSync(archivePath, 'w');
+            const fd = external_fs_.openSync(archivePath, 'w');
             try {
                 downloadProgress.startDisplayTimer();
                 const controller = new AbortController();
@@ -93845,13 +93181,13 @@ function downloadUtils_downloadCacheStorageSDK(archiveLocation, archivePath, opt
                         throw new Error('Aborting cache download as the download time exceeded the timeout.');
                     }
                     else if (Buffer.isBuffer(result)) {
-                        fs.writeFileSync(fd, result);
+                        external_fs_.writeFileSync(fd, result);
                     }
                 }
             }
             finally {
                 downloadProgress.stopDisplayTimer();
-                fs.closeSync(fd);
+                external_fs_.closeSync(fd);
             }
         }
     });
@@ -93874,7 +93210,7 @@ const promiseWithTimeout = (timeoutMs, promise) => downloadUtils_awaiter(void 0,
  *
  * @param copy the original upload options
  */
-function options_getUploadOptions(copy) {
+function getUploadOptions(copy) {
     // Defaults if not overriden
     const result = {
         useAzureSdk: false,
@@ -93903,9 +93239,9 @@ function options_getUploadOptions(copy) {
     result.uploadChunkSize = !isNaN(Number(process.env['CACHE_UPLOAD_CHUNK_SIZE']))
         ? Math.min(128 * 1024 * 1024, Number(process.env['CACHE_UPLOAD_CHUNK_SIZE']) * 1024 * 1024)
         : result.uploadChunkSize;
-    core.debug(`Use Azure SDK: ${result.useAzureSdk}`);
-    core.debug(`Upload concurrency: ${result.uploadConcurrency}`);
-    core.debug(`Upload chunk size: ${result.uploadChunkSize}`);
+    lib_core/* debug */.Yz(`Use Azure SDK: ${result.useAzureSdk}`);
+    lib_core/* debug */.Yz(`Upload concurrency: ${result.uploadConcurrency}`);
+    lib_core/* debug */.Yz(`Upload chunk size: ${result.uploadChunkSize}`);
     return result;
 }
 /**
@@ -93913,7 +93249,7 @@ function options_getUploadOptions(copy) {
  *
  * @param copy the original download options
  */
-function options_getDownloadOptions(copy) {
+function getDownloadOptions(copy) {
     const result = {
         useAzureSdk: false,
         concurrentBlobDownloads: true,
@@ -93948,15 +93284,65 @@ function options_getDownloadOptions(copy) {
         isFinite(Number(segmentDownloadTimeoutMins))) {
         result.segmentTimeoutInMs = Number(segmentDownloadTimeoutMins) * 60 * 1000;
     }
-    core.debug(`Use Azure SDK: ${result.useAzureSdk}`);
-    core.debug(`Download concurrency: ${result.downloadConcurrency}`);
-    core.debug(`Request timeout (ms): ${result.timeoutInMs}`);
-    core.debug(`Cache segment download timeout mins env var: ${process.env['SEGMENT_DOWNLOAD_TIMEOUT_MINS']}`);
-    core.debug(`Segment download timeout (ms): ${result.segmentTimeoutInMs}`);
-    core.debug(`Lookup only: ${result.lookupOnly}`);
+    lib_core/* debug */.Yz(`Use Azure SDK: ${result.useAzureSdk}`);
+    lib_core/* debug */.Yz(`Download concurrency: ${result.downloadConcurrency}`);
+    lib_core/* debug */.Yz(`Request timeout (ms): ${result.timeoutInMs}`);
+    lib_core/* debug */.Yz(`Cache segment download timeout mins env var: ${process.env['SEGMENT_DOWNLOAD_TIMEOUT_MINS']}`);
+    lib_core/* debug */.Yz(`Segment download timeout (ms): ${result.segmentTimeoutInMs}`);
+    lib_core/* debug */.Yz(`Lookup only: ${result.lookupOnly}`);
     return result;
 }
 //# sourceMappingURL=options.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/cache/lib/internal/config.js
+function isGhes() {
+    const ghUrl = new URL(process.env['GITHUB_SERVER_URL'] || 'https://github.com');
+    const hostname = ghUrl.hostname.trimEnd().toUpperCase();
+    const isGitHubHost = hostname === 'GITHUB.COM';
+    const isGheHost = hostname.endsWith('.GHE.COM');
+    const isLocalHost = hostname.endsWith('.LOCALHOST');
+    return !isGitHubHost && !isGheHost && !isLocalHost;
+}
+function getCacheServiceVersion() {
+    // Cache service v2 is not supported on GHES. We will default to
+    // cache service v1 even if the feature flag was enabled by user.
+    if (isGhes())
+        return 'v1';
+    return process.env['ACTIONS_CACHE_SERVICE_V2'] ? 'v2' : 'v1';
+}
+// The cache-mode lattice: readable = {read, write}, writable = {write,
+// write-only}, none = neither.
+const KNOWN_CACHE_MODES = ['none', 'read', 'write', 'write-only'];
+// The effective cache-mode exported by the runner, or '' when not set.
+function getCacheMode() {
+    return (process.env['ACTIONS_CACHE_MODE'] || '').trim().toLowerCase();
+}
+// Unset or unrecognized modes are permissive so behavior matches today.
+function isCacheReadable(mode) {
+    if (!KNOWN_CACHE_MODES.includes(mode))
+        return true;
+    return mode === 'read' || mode === 'write';
+}
+function isCacheWritable(mode) {
+    if (!KNOWN_CACHE_MODES.includes(mode))
+        return true;
+    return mode === 'write' || mode === 'write-only';
+}
+function getCacheServiceURL() {
+    const version = getCacheServiceVersion();
+    // Based on the version of the cache service, we will determine which
+    // URL to use.
+    switch (version) {
+        case 'v1':
+            return (process.env['ACTIONS_CACHE_URL'] ||
+                process.env['ACTIONS_RESULTS_URL'] ||
+                '');
+        case 'v2':
+            return process.env['ACTIONS_RESULTS_URL'] || '';
+        default:
+            throw new Error(`Unsupported cache service version: ${version}`);
+    }
+}
+//# sourceMappingURL=config.js.map
 // EXTERNAL MODULE: ./node_modules/@actions/cache/lib/internal/shared/package-version.cjs
 var package_version = __nccwpck_require__(8658);
 ;// CONCATENATED MODULE: ./node_modules/@actions/cache/lib/internal/shared/user-agent.js
@@ -93965,7 +93351,7 @@ var package_version = __nccwpck_require__(8658);
  * Ensure that this User Agent String is used in all HTTP calls so that we can monitor telemetry between different versions of this package
  */
 function user_agent_getUserAgentString() {
-    return `@actions/cache-${version}`;
+    return `@actions/cache-${package_version.version}`;
 }
 //# sourceMappingURL=user-agent.js.map
 ;// CONCATENATED MODULE: ./node_modules/@actions/cache/lib/internal/cacheHttpClient.js
@@ -93997,7 +93383,7 @@ function getCacheApiUrl(resource) {
         throw new Error('Cache Service Url not found, unable to restore cache.');
     }
     const url = `${baseUrl}_apis/artifactcache/${resource}`;
-    core.debug(`Resource Url: ${url}`);
+    lib_core/* debug */.Yz(`Resource Url: ${url}`);
     return url;
 }
 function createAcceptHeader(type, apiVersion) {
@@ -94013,20 +93399,20 @@ function getRequestOptions() {
 }
 function createHttpClient() {
     const token = process.env['ACTIONS_RUNTIME_TOKEN'] || '';
-    const bearerCredentialHandler = new BearerCredentialHandler(token);
-    return new HttpClient(getUserAgentString(), [bearerCredentialHandler], getRequestOptions());
+    const bearerCredentialHandler = new auth/* BearerCredentialHandler */.tZ(token);
+    return new lib/* HttpClient */.Qq(user_agent_getUserAgentString(), [bearerCredentialHandler], getRequestOptions());
 }
 function getCacheEntry(keys, paths, options) {
     return cacheHttpClient_awaiter(this, void 0, void 0, function* () {
         var _a;
         const httpClient = createHttpClient();
-        const version = utils.getCacheVersion(paths, options === null || options === void 0 ? void 0 : options.compressionMethod, options === null || options === void 0 ? void 0 : options.enableCrossOsArchive);
+        const version = getCacheVersion(paths, options === null || options === void 0 ? void 0 : options.compressionMethod, options === null || options === void 0 ? void 0 : options.enableCrossOsArchive);
         const resource = `cache?keys=${encodeURIComponent(keys.join(','))}&version=${version}`;
         const response = yield retryTypedResponse('getCacheEntry', () => cacheHttpClient_awaiter(this, void 0, void 0, function* () { return httpClient.getJson(getCacheApiUrl(resource)); }));
         // Cache not found
         if (response.statusCode === 204) {
             // List cache for primary key only if cache miss occurs
-            if (core.isDebug()) {
+            if (lib_core/* isDebug */._o()) {
                 yield printCachesListForDiagnostics(keys[0], httpClient, version);
             }
             return null;
@@ -94046,9 +93432,9 @@ function getCacheEntry(keys, paths, options) {
             // Cache achiveLocation not found. This should never happen, and hence bail out.
             throw new Error('Cache not found.');
         }
-        core.setSecret(cacheDownloadUrl);
-        core.debug(`Cache Result:`);
-        core.debug(JSON.stringify(cacheResult));
+        lib_core/* setSecret */.Pq(cacheDownloadUrl);
+        lib_core/* debug */.Yz(`Cache Result:`);
+        lib_core/* debug */.Yz(JSON.stringify(cacheResult));
         return cacheResult;
     });
 }
@@ -94060,9 +93446,9 @@ function printCachesListForDiagnostics(key, httpClient, version) {
             const cacheListResult = response.result;
             const totalCount = cacheListResult === null || cacheListResult === void 0 ? void 0 : cacheListResult.totalCount;
             if (totalCount && totalCount > 0) {
-                core.debug(`No matching cache found for cache key '${key}', version '${version} and scope ${process.env['GITHUB_REF']}. There exist one or more cache(s) with similar key but they have different version or scope. See more info on cache matching here: https://docs.github.com/en/actions/using-workflows/caching-dependencies-to-speed-up-workflows#matching-a-cache-key \nOther caches with similar key:`);
+                lib_core/* debug */.Yz(`No matching cache found for cache key '${key}', version '${version} and scope ${process.env['GITHUB_REF']}. There exist one or more cache(s) with similar key but they have different version or scope. See more info on cache matching here: https://docs.github.com/en/actions/using-workflows/caching-dependencies-to-speed-up-workflows#matching-a-cache-key \nOther caches with similar key:`);
                 for (const cacheEntry of (cacheListResult === null || cacheListResult === void 0 ? void 0 : cacheListResult.artifactCaches) || []) {
-                    core.debug(`Cache Key: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.cacheKey}, Cache Version: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.cacheVersion}, Cache Scope: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.scope}, Cache Created: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.creationTime}`);
+                    lib_core/* debug */.Yz(`Cache Key: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.cacheKey}, Cache Version: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.cacheVersion}, Cache Scope: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.scope}, Cache Created: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.creationTime}`);
                 }
             }
         }
@@ -94070,7 +93456,7 @@ function printCachesListForDiagnostics(key, httpClient, version) {
 }
 function downloadCache(archiveLocation, archivePath, options) {
     return cacheHttpClient_awaiter(this, void 0, void 0, function* () {
-        const archiveUrl = new URL(archiveLocation);
+        const archiveUrl = new external_url_.URL(archiveLocation);
         const downloadOptions = getDownloadOptions(options);
         if (archiveUrl.hostname.endsWith('.blob.core.windows.net')) {
             if (downloadOptions.useAzureSdk) {
@@ -94095,7 +93481,7 @@ function downloadCache(archiveLocation, archivePath, options) {
 function reserveCache(key, paths, options) {
     return cacheHttpClient_awaiter(this, void 0, void 0, function* () {
         const httpClient = createHttpClient();
-        const version = utils.getCacheVersion(paths, options === null || options === void 0 ? void 0 : options.compressionMethod, options === null || options === void 0 ? void 0 : options.enableCrossOsArchive);
+        const version = getCacheVersion(paths, options === null || options === void 0 ? void 0 : options.compressionMethod, options === null || options === void 0 ? void 0 : options.enableCrossOsArchive);
         const reserveCacheRequest = {
             key,
             version,
@@ -94117,7 +93503,7 @@ function getContentRange(start, end) {
 }
 function uploadChunk(httpClient, resourceUrl, openStream, start, end) {
     return cacheHttpClient_awaiter(this, void 0, void 0, function* () {
-        core.debug(`Uploading chunk of size ${end - start + 1} bytes at offset ${start} with content range: ${getContentRange(start, end)}`);
+        lib_core/* debug */.Yz(`Uploading chunk of size ${end - start + 1} bytes at offset ${start} with content range: ${getContentRange(start, end)}`);
         const additionalHeaders = {
             'Content-Type': 'application/octet-stream',
             'Content-Range': getContentRange(start, end)
@@ -94133,14 +93519,14 @@ function uploadChunk(httpClient, resourceUrl, openStream, start, end) {
 function uploadFile(httpClient, cacheId, archivePath, options) {
     return cacheHttpClient_awaiter(this, void 0, void 0, function* () {
         // Upload Chunks
-        const fileSize = utils.getArchiveFileSizeInBytes(archivePath);
+        const fileSize = getArchiveFileSizeInBytes(archivePath);
         const resourceUrl = getCacheApiUrl(`caches/${cacheId.toString()}`);
-        const fd = fs.openSync(archivePath, 'r');
+        const fd = external_fs_.openSync(archivePath, 'r');
         const uploadOptions = getUploadOptions(options);
-        const concurrency = utils.assertDefined('uploadConcurrency', uploadOptions.uploadConcurrency);
-        const maxChunkSize = utils.assertDefined('uploadChunkSize', uploadOptions.uploadChunkSize);
+        const concurrency = assertDefined('uploadConcurrency', uploadOptions.uploadConcurrency);
+        const maxChunkSize = assertDefined('uploadChunkSize', uploadOptions.uploadChunkSize);
         const parallelUploads = [...new Array(concurrency).keys()];
-        core.debug('Awaiting all uploads');
+        lib_core/* debug */.Yz('Awaiting all uploads');
         let offset = 0;
         try {
             yield Promise.all(parallelUploads.map(() => cacheHttpClient_awaiter(this, void 0, void 0, function* () {
@@ -94149,8 +93535,7 @@ function uploadFile(httpClient, cacheId, archivePath, options) {
                     const start = offset;
                     const end = offset + chunkSize - 1;
                     offset += maxChunkSize;
-                    yield uploadChunk(httpClient, resourceUrl, () => fs
-                        .createReadStream(archivePath, {
+                    yield uploadChunk(httpClient, resourceUrl, () => external_fs_.createReadStream(archivePath, {
                         fd,
                         start,
                         end,
@@ -94163,7 +93548,7 @@ function uploadFile(httpClient, cacheId, archivePath, options) {
             })));
         }
         finally {
-            fs.closeSync(fd);
+            external_fs_.closeSync(fd);
         }
         return;
     });
@@ -94188,17 +93573,17 @@ function saveCache(cacheId, archivePath, signedUploadURL, options) {
         }
         else {
             const httpClient = createHttpClient();
-            core.debug('Upload cache');
+            lib_core/* debug */.Yz('Upload cache');
             yield uploadFile(httpClient, cacheId, archivePath, options);
             // Commit Cache
-            core.debug('Commiting cache');
-            const cacheSize = utils.getArchiveFileSizeInBytes(archivePath);
-            core.info(`Cache Size: ~${Math.round(cacheSize / (1024 * 1024))} MB (${cacheSize} B)`);
+            lib_core/* debug */.Yz('Commiting cache');
+            const cacheSize = getArchiveFileSizeInBytes(archivePath);
+            lib_core/* info */.pq(`Cache Size: ~${Math.round(cacheSize / (1024 * 1024))} MB (${cacheSize} B)`);
             const commitCacheResponse = yield commitCache(httpClient, cacheId, cacheSize);
             if (!isSuccessStatusCode(commitCacheResponse.statusCode)) {
                 throw new Error(`Cache service responded with ${commitCacheResponse.statusCode} during commit cache.`);
             }
-            core.info('Cache saved successfully');
+            lib_core/* info */.pq('Cache saved successfully');
         }
     });
 }
@@ -94732,7 +94117,7 @@ const CacheService = new commonjs/* ServiceType */.C0("github.actions.results.ap
 //# sourceMappingURL=cache.js.map
 ;// CONCATENATED MODULE: ./node_modules/@actions/cache/lib/generated/results/api/v1/cache.twirp-client.js
 
-class cache_twirp_client_CacheServiceClientJSON {
+class CacheServiceClientJSON {
     constructor(rpc) {
         this.rpc = rpc;
         this.CreateCacheEntry.bind(this);
@@ -94740,32 +94125,32 @@ class cache_twirp_client_CacheServiceClientJSON {
         this.GetCacheEntryDownloadURL.bind(this);
     }
     CreateCacheEntry(request) {
-        const data = CreateCacheEntryRequest.toJson(request, {
+        const data = cache_CreateCacheEntryRequest.toJson(request, {
             useProtoFieldName: true,
             emitDefaultValues: false,
         });
         const promise = this.rpc.request("github.actions.results.api.v1.CacheService", "CreateCacheEntry", "application/json", data);
-        return promise.then((data) => CreateCacheEntryResponse.fromJson(data, {
+        return promise.then((data) => cache_CreateCacheEntryResponse.fromJson(data, {
             ignoreUnknownFields: true,
         }));
     }
     FinalizeCacheEntryUpload(request) {
-        const data = FinalizeCacheEntryUploadRequest.toJson(request, {
+        const data = cache_FinalizeCacheEntryUploadRequest.toJson(request, {
             useProtoFieldName: true,
             emitDefaultValues: false,
         });
         const promise = this.rpc.request("github.actions.results.api.v1.CacheService", "FinalizeCacheEntryUpload", "application/json", data);
-        return promise.then((data) => FinalizeCacheEntryUploadResponse.fromJson(data, {
+        return promise.then((data) => cache_FinalizeCacheEntryUploadResponse.fromJson(data, {
             ignoreUnknownFields: true,
         }));
     }
     GetCacheEntryDownloadURL(request) {
-        const data = GetCacheEntryDownloadURLRequest.toJson(request, {
+        const data = cache_GetCacheEntryDownloadURLRequest.toJson(request, {
             useProtoFieldName: true,
             emitDefaultValues: false,
         });
         const promise = this.rpc.request("github.actions.results.api.v1.CacheService", "GetCacheEntryDownloadURL", "application/json", data);
-        return promise.then((data) => GetCacheEntryDownloadURLResponse.fromJson(data, {
+        return promise.then((data) => cache_GetCacheEntryDownloadURLResponse.fromJson(data, {
             ignoreUnknownFields: true,
         }));
     }
@@ -94820,12 +94205,12 @@ function maskSigUrl(url) {
         const parsedUrl = new URL(url);
         const signature = parsedUrl.searchParams.get('sig');
         if (signature) {
-            setSecret(signature);
-            setSecret(encodeURIComponent(signature));
+            (0,lib_core/* setSecret */.Pq)(signature);
+            (0,lib_core/* setSecret */.Pq)(encodeURIComponent(signature));
         }
     }
     catch (error) {
-        debug(`Failed to parse URL: ${url} ${error instanceof Error ? error.message : String(error)}`);
+        (0,lib_core/* debug */.Yz)(`Failed to parse URL: ${url} ${error instanceof Error ? error.message : String(error)}`);
     }
 }
 /**
@@ -94849,9 +94234,9 @@ function maskSigUrl(url) {
  * maskSecretUrls(responseBody);
  * ```
  */
-function util_maskSecretUrls(body) {
+function maskSecretUrls(body) {
     if (typeof body !== 'object' || body === null) {
-        debug('body is not an object or is null');
+        (0,lib_core/* debug */.Yz)('body is not an object or is null');
         return;
     }
     if ('signed_upload_url' in body &&
@@ -94906,8 +94291,8 @@ class CacheServiceClient {
         if (retryMultiplier) {
             this.retryMultiplier = retryMultiplier;
         }
-        this.httpClient = new HttpClient(userAgent, [
-            new BearerCredentialHandler(token)
+        this.httpClient = new lib/* HttpClient */.Qq(userAgent, [
+            new auth/* BearerCredentialHandler */.tZ(token)
         ]);
     }
     // This function satisfies the Rpc interface. It is compatible with the JSON
@@ -94915,7 +94300,7 @@ class CacheServiceClient {
     request(service, method, contentType, data) {
         return cacheTwirpClient_awaiter(this, void 0, void 0, function* () {
             const url = new URL(`/twirp/${service}/${method}`, this.baseUrl).href;
-            debug(`[Request] ${method} ${url}`);
+            (0,lib_core/* debug */.Yz)(`[Request] ${method} ${url}`);
             const headers = {
                 'Content-Type': contentType
             };
@@ -94939,11 +94324,11 @@ class CacheServiceClient {
                     const response = yield operation();
                     const statusCode = response.message.statusCode;
                     rawBody = yield response.readBody();
-                    debug(`[Response] - ${response.message.statusCode}`);
-                    debug(`Headers: ${JSON.stringify(response.message.headers, null, 2)}`);
+                    (0,lib_core/* debug */.Yz)(`[Response] - ${response.message.statusCode}`);
+                    (0,lib_core/* debug */.Yz)(`Headers: ${JSON.stringify(response.message.headers, null, 2)}`);
                     const body = JSON.parse(rawBody);
                     maskSecretUrls(body);
-                    debug(`Body: ${JSON.stringify(body, null, 2)}`);
+                    (0,lib_core/* debug */.Yz)(`Body: ${JSON.stringify(body, null, 2)}`);
                     if (this.isSuccessStatusCode(statusCode)) {
                         return { response, body };
                     }
@@ -94957,12 +94342,12 @@ class CacheServiceClient {
                     }
                     // Handle rate limiting - don't retry, just warn and exit
                     // For more info, see https://docs.github.com/en/actions/reference/limits
-                    if (statusCode === HttpCodes.TooManyRequests) {
+                    if (statusCode === lib/* HttpCodes */.Hv.TooManyRequests) {
                         const retryAfterHeader = response.message.headers['retry-after'];
                         if (retryAfterHeader) {
                             const parsedSeconds = parseInt(retryAfterHeader, 10);
                             if (!isNaN(parsedSeconds) && parsedSeconds > 0) {
-                                warning(`You've hit a rate limit, your rate limit will reset in ${parsedSeconds} seconds`);
+                                (0,lib_core/* warning */.$e)(`You've hit a rate limit, your rate limit will reset in ${parsedSeconds} seconds`);
                             }
                         }
                         throw new RateLimitError(`Rate limited: ${errorMessage}`);
@@ -94970,7 +94355,7 @@ class CacheServiceClient {
                 }
                 catch (error) {
                     if (error instanceof SyntaxError) {
-                        debug(`Raw Body: ${rawBody}`);
+                        (0,lib_core/* debug */.Yz)(`Raw Body: ${rawBody}`);
                     }
                     if (error instanceof UsageError) {
                         throw error;
@@ -94991,7 +94376,7 @@ class CacheServiceClient {
                     throw new Error(`Failed to make request after ${this.maxAttempts} attempts: ${errorMessage}`);
                 }
                 const retryTimeMilliseconds = this.getExponentialRetryTimeMilliseconds(attempt);
-                info(`Attempt ${attempt + 1} of ${this.maxAttempts} failed with error: ${errorMessage}. Retrying request in ${retryTimeMilliseconds} ms...`);
+                (0,lib_core/* info */.pq)(`Attempt ${attempt + 1} of ${this.maxAttempts} failed with error: ${errorMessage}. Retrying request in ${retryTimeMilliseconds} ms...`);
                 yield this.sleep(retryTimeMilliseconds);
                 attempt++;
             }
@@ -95007,10 +94392,10 @@ class CacheServiceClient {
         if (!statusCode)
             return false;
         const retryableStatusCodes = [
-            HttpCodes.BadGateway,
-            HttpCodes.GatewayTimeout,
-            HttpCodes.InternalServerError,
-            HttpCodes.ServiceUnavailable
+            lib/* HttpCodes */.Hv.BadGateway,
+            lib/* HttpCodes */.Hv.GatewayTimeout,
+            lib/* HttpCodes */.Hv.InternalServerError,
+            lib/* HttpCodes */.Hv.ServiceUnavailable
         ];
         return retryableStatusCodes.includes(statusCode);
     }
@@ -95033,60 +94418,10 @@ class CacheServiceClient {
     }
 }
 function internalCacheTwirpClient(options) {
-    const client = new CacheServiceClient(getUserAgentString(), options === null || options === void 0 ? void 0 : options.maxAttempts, options === null || options === void 0 ? void 0 : options.retryIntervalMs, options === null || options === void 0 ? void 0 : options.retryMultiplier);
+    const client = new CacheServiceClient(user_agent_getUserAgentString(), options === null || options === void 0 ? void 0 : options.maxAttempts, options === null || options === void 0 ? void 0 : options.retryIntervalMs, options === null || options === void 0 ? void 0 : options.retryMultiplier);
     return new CacheServiceClientJSON(client);
 }
 //# sourceMappingURL=cacheTwirpClient.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/cache/lib/internal/config.js
-function config_isGhes() {
-    const ghUrl = new URL(process.env['GITHUB_SERVER_URL'] || 'https://github.com');
-    const hostname = ghUrl.hostname.trimEnd().toUpperCase();
-    const isGitHubHost = hostname === 'GITHUB.COM';
-    const isGheHost = hostname.endsWith('.GHE.COM');
-    const isLocalHost = hostname.endsWith('.LOCALHOST');
-    return !isGitHubHost && !isGheHost && !isLocalHost;
-}
-function config_getCacheServiceVersion() {
-    // Cache service v2 is not supported on GHES. We will default to
-    // cache service v1 even if the feature flag was enabled by user.
-    if (config_isGhes())
-        return 'v1';
-    return process.env['ACTIONS_CACHE_SERVICE_V2'] ? 'v2' : 'v1';
-}
-// The cache-mode lattice: readable = {read, write}, writable = {write,
-// write-only}, none = neither.
-const KNOWN_CACHE_MODES = (/* unused pure expression or super */ null && (['none', 'read', 'write', 'write-only']));
-// The effective cache-mode exported by the runner, or '' when not set.
-function config_getCacheMode() {
-    return (process.env['ACTIONS_CACHE_MODE'] || '').trim().toLowerCase();
-}
-// Unset or unrecognized modes are permissive so behavior matches today.
-function config_isCacheReadable(mode) {
-    if (!KNOWN_CACHE_MODES.includes(mode))
-        return true;
-    return mode === 'read' || mode === 'write';
-}
-function config_isCacheWritable(mode) {
-    if (!KNOWN_CACHE_MODES.includes(mode))
-        return true;
-    return mode === 'write' || mode === 'write-only';
-}
-function config_getCacheServiceURL() {
-    const version = config_getCacheServiceVersion();
-    // Based on the version of the cache service, we will determine which
-    // URL to use.
-    switch (version) {
-        case 'v1':
-            return (process.env['ACTIONS_CACHE_URL'] ||
-                process.env['ACTIONS_RESULTS_URL'] ||
-                '');
-        case 'v2':
-            return process.env['ACTIONS_RESULTS_URL'] || '';
-        default:
-            throw new Error(`Unsupported cache service version: ${version}`);
-    }
-}
-//# sourceMappingURL=config.js.map
 ;// CONCATENATED MODULE: ./node_modules/@actions/cache/lib/internal/tar.js
 var tar_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -95110,26 +94445,26 @@ function getTarPath() {
     return tar_awaiter(this, void 0, void 0, function* () {
         switch (process.platform) {
             case 'win32': {
-                const gnuTar = yield utils.getGnuTarPathOnWindows();
+                const gnuTar = yield getGnuTarPathOnWindows();
                 const systemTar = SystemTarPathOnWindows;
                 if (gnuTar) {
                     // Use GNUtar as default on windows
                     return { path: gnuTar, type: ArchiveToolType.GNU };
                 }
-                else if (existsSync(systemTar)) {
+                else if ((0,external_fs_.existsSync)(systemTar)) {
                     return { path: systemTar, type: ArchiveToolType.BSD };
                 }
                 break;
             }
             case 'darwin': {
-                const gnuTar = yield io.which('gtar', false);
+                const gnuTar = yield io/* which */.K7('gtar', false);
                 if (gnuTar) {
                     // fix permission denied errors when extracting BSD tar archive with GNU tar - https://github.com/actions/cache/issues/527
                     return { path: gnuTar, type: ArchiveToolType.GNU };
                 }
                 else {
                     return {
-                        path: yield io.which('tar', true),
+                        path: yield io/* which */.K7('tar', true),
                         type: ArchiveToolType.BSD
                     };
                 }
@@ -95139,7 +94474,7 @@ function getTarPath() {
         }
         // Default assumption is GNU tar is present in path
         return {
-            path: yield io.which('tar', true),
+            path: yield io/* which */.K7('tar', true),
             type: ArchiveToolType.GNU
         };
     });
@@ -95148,7 +94483,7 @@ function getTarPath() {
 function getTarArgs(tarPath_1, compressionMethod_1, type_1) {
     return tar_awaiter(this, arguments, void 0, function* (tarPath, compressionMethod, type, archivePath = '') {
         const args = [`"${tarPath.path}"`];
-        const cacheFileName = utils.getCacheFileName(compressionMethod);
+        const cacheFileName = getCacheFileName(compressionMethod);
         const tarFile = 'cache.tar';
         const workingDirectory = getWorkingDirectory();
         // Speficic args for BSD tar on windows for workaround
@@ -95160,21 +94495,21 @@ function getTarArgs(tarPath_1, compressionMethod_1, type_1) {
             case 'create':
                 args.push('--posix', '-cf', BSD_TAR_ZSTD
                     ? tarFile
-                    : cacheFileName.replace(new RegExp(`\\${path.sep}`, 'g'), '/'), '--exclude', BSD_TAR_ZSTD
+                    : cacheFileName.replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/'), '--exclude', BSD_TAR_ZSTD
                     ? tarFile
-                    : cacheFileName.replace(new RegExp(`\\${path.sep}`, 'g'), '/'), '-P', '-C', workingDirectory.replace(new RegExp(`\\${path.sep}`, 'g'), '/'), '--files-from', ManifestFilename);
+                    : cacheFileName.replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/'), '-P', '-C', workingDirectory.replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/'), '--files-from', ManifestFilename);
                 break;
             case 'extract':
                 args.push('-xf', BSD_TAR_ZSTD
                     ? tarFile
-                    : archivePath.replace(new RegExp(`\\${path.sep}`, 'g'), '/'), '-P', '-C', BSD_TAR_ZSTD
+                    : archivePath.replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/'), '-P', '-C', BSD_TAR_ZSTD
                     ? quoteAbsolutePath(workingDirectory)
-                    : workingDirectory.replace(new RegExp(`\\${path.sep}`, 'g'), '/'));
+                    : workingDirectory.replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/'));
                 break;
             case 'list':
                 args.push('-tf', BSD_TAR_ZSTD
                     ? tarFile
-                    : archivePath.replace(new RegExp(`\\${path.sep}`, 'g'), '/'), '-P');
+                    : archivePath.replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/'), '-P');
                 break;
         }
         // Platform specific args
@@ -95220,7 +94555,7 @@ function getWorkingDirectory() {
     return (_a = process.env['GITHUB_WORKSPACE']) !== null && _a !== void 0 ? _a : process.cwd();
 }
 function quoteAbsolutePath(filePath) {
-    return `"${path.resolve(filePath).replace(new RegExp(`\\${path.sep}`, 'g'), '/')}"`;
+    return `"${external_path_.resolve(filePath).replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/')}"`;
 }
 // Common function for extractTar and listTar to get the compression method
 function getDecompressionProgram(tarPath, compressionMethod, archivePath) {
@@ -95261,7 +94596,7 @@ function getDecompressionProgram(tarPath, compressionMethod, archivePath) {
 // Long range mode is added to zstd in v1.3.2 release, so we will not use --long in older version of zstd.
 function getCompressionProgram(tarPath, compressionMethod) {
     return tar_awaiter(this, void 0, void 0, function* () {
-        const cacheFileName = utils.getCacheFileName(compressionMethod);
+        const cacheFileName = getCacheFileName(compressionMethod);
         const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD &&
             compressionMethod !== CompressionMethod.Gzip &&
             tar_IS_WINDOWS;
@@ -95270,7 +94605,7 @@ function getCompressionProgram(tarPath, compressionMethod) {
                 return BSD_TAR_ZSTD
                     ? [
                         'zstd -T0 --long=30 --force -o',
-                        cacheFileName.replace(new RegExp(`\\${path.sep}`, 'g'), '/'),
+                        cacheFileName.replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/'),
                         TarFilename
                     ]
                     : [
@@ -95281,7 +94616,7 @@ function getCompressionProgram(tarPath, compressionMethod) {
                 return BSD_TAR_ZSTD
                     ? [
                         'zstd -T0 --force -o',
-                        cacheFileName.replace(new RegExp(`\\${path.sep}`, 'g'), '/'),
+                        cacheFileName.replace(new RegExp(`\\${external_path_.sep}`, 'g'), '/'),
                         TarFilename
                     ]
                     : ['--use-compress-program', tar_IS_WINDOWS ? '"zstd -T0"' : 'zstdmt'];
@@ -95295,7 +94630,7 @@ function execCommands(commands, cwd) {
     return tar_awaiter(this, void 0, void 0, function* () {
         for (const command of commands) {
             try {
-                yield exec(command, undefined, {
+                yield (0,exec/* exec */.m)(command, undefined, {
                     cwd,
                     env: Object.assign(Object.assign({}, process.env), { MSYS: 'winsymlinks:nativestrict' })
                 });
@@ -95313,7 +94648,7 @@ function execReadCommands(archivePath, compressionMethod, type) {
         // it. Isolate that intermediate for each list/extract operation, including
         // debug listings during saves.
         const tempDirectory = requiresTempDirectory
-            ? yield utils.createTempDirectory()
+            ? yield createTempDirectory()
             : undefined;
         try {
             yield execCommands(commands, tempDirectory);
@@ -95321,35 +94656,35 @@ function execReadCommands(archivePath, compressionMethod, type) {
         finally {
             if (tempDirectory) {
                 try {
-                    yield io.rmRF(tempDirectory);
+                    yield io/* rmRF */.Yz(tempDirectory);
                 }
                 catch (error) {
-                    core.debug(`Failed to delete temporary tar directory: ${error}`);
+                    lib_core/* debug */.Yz(`Failed to delete temporary tar directory: ${error}`);
                 }
             }
         }
     });
 }
 // List the contents of a tar
-function tar_listTar(archivePath, compressionMethod) {
+function listTar(archivePath, compressionMethod) {
     return tar_awaiter(this, void 0, void 0, function* () {
         yield execReadCommands(archivePath, compressionMethod, 'list');
     });
 }
 // Extract a tar
-function tar_extractTar(archivePath, compressionMethod) {
+function extractTar(archivePath, compressionMethod) {
     return tar_awaiter(this, void 0, void 0, function* () {
         // Create directory to extract tar into
         const workingDirectory = getWorkingDirectory();
-        yield io.mkdirP(workingDirectory);
+        yield io/* mkdirP */.U$(workingDirectory);
         yield execReadCommands(archivePath, compressionMethod, 'extract');
     });
 }
 // Create a tar
-function tar_createTar(archiveFolder, sourceDirectories, compressionMethod) {
+function createTar(archiveFolder, sourceDirectories, compressionMethod) {
     return tar_awaiter(this, void 0, void 0, function* () {
         // Write source directories to manifest.txt to avoid command length limits
-        writeFileSync(path.join(archiveFolder, ManifestFilename), sourceDirectories.join('\n'));
+        (0,external_fs_.writeFileSync)(external_path_.join(archiveFolder, ManifestFilename), sourceDirectories.join('\n'));
         const { commands } = yield getCommands(compressionMethod, 'create');
         yield execCommands(commands, archiveFolder);
     });
@@ -95420,7 +94755,7 @@ class CacheWriteDeniedError extends ReserveCacheError {
 }
 // Re-exported from constants so consumers keep referencing it here; the shared
 // value also drives detection in cacheHttpClient without duplicating the string.
-const CACHE_READ_DENIED_PREFIX = (/* unused pure expression or super */ null && (CacheReadDeniedMessagePrefix));
+const CACHE_READ_DENIED_PREFIX = CacheReadDeniedMessagePrefix;
 // Raised when the cache backend denies a download URL because the run's token
 // has no readable cache scopes. Caching is best-effort, so restoreCache logs a
 // warning and reports a cache miss rather than rethrowing this.
@@ -95458,7 +94793,7 @@ function checkKey(key) {
  * @returns boolean return true if Actions cache service feature is available, otherwise false
  */
 function isFeatureAvailable() {
-    const cacheServiceVersion = config_getCacheServiceVersion();
+    const cacheServiceVersion = getCacheServiceVersion();
     // Check availability based on cache service version
     switch (cacheServiceVersion) {
         case 'v2':
@@ -95483,12 +94818,12 @@ function isFeatureAvailable() {
 function restoreCache(paths_1, primaryKey_1, restoreKeys_1, options_1) {
     return cache_awaiter(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
         const cacheServiceVersion = getCacheServiceVersion();
-        core.debug(`Cache service version: ${cacheServiceVersion}`);
+        lib_core/* debug */.Yz(`Cache service version: ${cacheServiceVersion}`);
         checkPaths(paths);
         const cacheMode = getCacheMode();
         if (!isCacheReadable(cacheMode)) {
-            core.info(`Cache restore skipped: the effective cache-mode '${cacheMode}' does not permit reads.`);
-            core.debug(`Skipped restore for paths [${paths.join(', ')}] with primary key '${primaryKey}'.`);
+            lib_core/* info */.pq(`Cache restore skipped: the effective cache-mode '${cacheMode}' does not permit reads.`);
+            lib_core/* debug */.Yz(`Skipped restore for paths [${paths.join(', ')}] with primary key '${primaryKey}'.`);
             return undefined;
         }
         switch (cacheServiceVersion) {
@@ -95515,21 +94850,21 @@ function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
         var _a;
         restoreKeys = restoreKeys || [];
         const keys = [primaryKey, ...restoreKeys];
-        core.debug('Resolved Keys:');
-        core.debug(JSON.stringify(keys));
+        lib_core/* debug */.Yz('Resolved Keys:');
+        lib_core/* debug */.Yz(JSON.stringify(keys));
         if (keys.length > 10) {
             throw new ValidationError(`Key Validation Error: Keys are limited to a maximum of 10.`);
         }
         for (const key of keys) {
             checkKey(key);
         }
-        const compressionMethod = yield utils.getCompressionMethod();
+        const compressionMethod = yield getCompressionMethod();
         let archivePath = '';
         try {
             // path are needed to compute version
             let cacheEntry;
             try {
-                cacheEntry = yield cacheHttpClient.getCacheEntry(keys, paths, {
+                cacheEntry = yield getCacheEntry(keys, paths, {
                     compressionMethod,
                     enableCrossOsArchive
                 });
@@ -95552,20 +94887,20 @@ function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
                 return undefined;
             }
             if (options === null || options === void 0 ? void 0 : options.lookupOnly) {
-                core.info('Lookup only - skipping download');
+                lib_core/* info */.pq('Lookup only - skipping download');
                 return cacheEntry.cacheKey;
             }
-            archivePath = path.join(yield utils.createTempDirectory(), utils.getCacheFileName(compressionMethod));
-            core.debug(`Archive Path: ${archivePath}`);
+            archivePath = external_path_.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
+            lib_core/* debug */.Yz(`Archive Path: ${archivePath}`);
             // Download the cache from the cache entry
-            yield cacheHttpClient.downloadCache(cacheEntry.archiveLocation, archivePath, options);
-            if (core.isDebug()) {
+            yield downloadCache(cacheEntry.archiveLocation, archivePath, options);
+            if (lib_core/* isDebug */._o()) {
                 yield listTar(archivePath, compressionMethod);
             }
-            const archiveFileSize = utils.getArchiveFileSizeInBytes(archivePath);
-            core.info(`Cache Size: ~${Math.round(archiveFileSize / (1024 * 1024))} MB (${archiveFileSize} B)`);
+            const archiveFileSize = getArchiveFileSizeInBytes(archivePath);
+            lib_core/* info */.pq(`Cache Size: ~${Math.round(archiveFileSize / (1024 * 1024))} MB (${archiveFileSize} B)`);
             yield extractTar(archivePath, compressionMethod);
-            core.info('Cache restored successfully');
+            lib_core/* info */.pq('Cache restored successfully');
             return cacheEntry.cacheKey;
         }
         catch (error) {
@@ -95578,23 +94913,23 @@ function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
                 // Log server errors (5xx) as errors, all other errors as warnings.
                 // A read denied by policy (CacheReadDeniedError) is not an HttpClientError
                 // so it falls here and is warned, treated as a cache miss.
-                if (typedError instanceof HttpClientError &&
+                if (typedError instanceof lib/* HttpClientError */.Kg &&
                     typeof typedError.statusCode === 'number' &&
                     typedError.statusCode >= 500) {
-                    core.error(`Failed to restore: ${error.message}`);
+                    lib_core/* error */.z3(`Failed to restore: ${error.message}`);
                 }
                 else {
-                    core.warning(`Failed to restore: ${error.message}`);
+                    lib_core/* warning */.$e(`Failed to restore: ${error.message}`);
                 }
             }
         }
         finally {
             // Try to delete the archive to save space
             try {
-                yield utils.unlinkFile(archivePath);
+                yield unlinkFile(archivePath);
             }
             catch (error) {
-                core.debug(`Failed to delete archive: ${error}`);
+                lib_core/* debug */.Yz(`Failed to delete archive: ${error}`);
             }
         }
         return undefined;
@@ -95617,8 +94952,8 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
         options = Object.assign(Object.assign({}, options), { useAzureSdk: true });
         restoreKeys = restoreKeys || [];
         const keys = [primaryKey, ...restoreKeys];
-        core.debug('Resolved Keys:');
-        core.debug(JSON.stringify(keys));
+        lib_core/* debug */.Yz('Resolved Keys:');
+        lib_core/* debug */.Yz(JSON.stringify(keys));
         if (keys.length > 10) {
             throw new ValidationError(`Key Validation Error: Keys are limited to a maximum of 10.`);
         }
@@ -95627,12 +94962,12 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
         }
         let archivePath = '';
         try {
-            const twirpClient = cacheTwirpClient.internalCacheTwirpClient();
-            const compressionMethod = yield utils.getCompressionMethod();
+            const twirpClient = internalCacheTwirpClient();
+            const compressionMethod = yield getCompressionMethod();
             const request = {
                 key: primaryKey,
                 restoreKeys,
-                version: utils.getCacheVersion(paths, compressionMethod, enableCrossOsArchive)
+                version: getCacheVersion(paths, compressionMethod, enableCrossOsArchive)
             };
             let response;
             try {
@@ -95649,31 +94984,31 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
                 throw error;
             }
             if (!response.ok) {
-                core.debug(`Cache not found for version ${request.version} of keys: ${keys.join(', ')}`);
+                lib_core/* debug */.Yz(`Cache not found for version ${request.version} of keys: ${keys.join(', ')}`);
                 return undefined;
             }
             const isRestoreKeyMatch = request.key !== response.matchedKey;
             if (isRestoreKeyMatch) {
-                core.info(`Cache hit for restore-key: ${response.matchedKey}`);
+                lib_core/* info */.pq(`Cache hit for restore-key: ${response.matchedKey}`);
             }
             else {
-                core.info(`Cache hit for: ${response.matchedKey}`);
+                lib_core/* info */.pq(`Cache hit for: ${response.matchedKey}`);
             }
             if (options === null || options === void 0 ? void 0 : options.lookupOnly) {
-                core.info('Lookup only - skipping download');
+                lib_core/* info */.pq('Lookup only - skipping download');
                 return response.matchedKey;
             }
-            archivePath = path.join(yield utils.createTempDirectory(), utils.getCacheFileName(compressionMethod));
-            core.debug(`Archive path: ${archivePath}`);
-            core.debug(`Starting download of archive to: ${archivePath}`);
-            yield cacheHttpClient.downloadCache(response.signedDownloadUrl, archivePath, options);
-            const archiveFileSize = utils.getArchiveFileSizeInBytes(archivePath);
-            core.info(`Cache Size: ~${Math.round(archiveFileSize / (1024 * 1024))} MB (${archiveFileSize} B)`);
-            if (core.isDebug()) {
+            archivePath = external_path_.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
+            lib_core/* debug */.Yz(`Archive path: ${archivePath}`);
+            lib_core/* debug */.Yz(`Starting download of archive to: ${archivePath}`);
+            yield downloadCache(response.signedDownloadUrl, archivePath, options);
+            const archiveFileSize = getArchiveFileSizeInBytes(archivePath);
+            lib_core/* info */.pq(`Cache Size: ~${Math.round(archiveFileSize / (1024 * 1024))} MB (${archiveFileSize} B)`);
+            if (lib_core/* isDebug */._o()) {
                 yield listTar(archivePath, compressionMethod);
             }
             yield extractTar(archivePath, compressionMethod);
-            core.info('Cache restored successfully');
+            lib_core/* info */.pq('Cache restored successfully');
             return response.matchedKey;
         }
         catch (error) {
@@ -95686,24 +95021,24 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
                 // Log server errors (5xx) as errors, all other errors as warnings.
                 // A read denied by policy (CacheReadDeniedError) is not an HttpClientError
                 // so it falls here and is warned, treated as a cache miss.
-                if (typedError instanceof HttpClientError &&
+                if (typedError instanceof lib/* HttpClientError */.Kg &&
                     typeof typedError.statusCode === 'number' &&
                     typedError.statusCode >= 500) {
-                    core.error(`Failed to restore: ${error.message}`);
+                    lib_core/* error */.z3(`Failed to restore: ${error.message}`);
                 }
                 else {
-                    core.warning(`Failed to restore: ${error.message}`);
+                    lib_core/* warning */.$e(`Failed to restore: ${error.message}`);
                 }
             }
         }
         finally {
             try {
                 if (archivePath) {
-                    yield utils.unlinkFile(archivePath);
+                    yield unlinkFile(archivePath);
                 }
             }
             catch (error) {
-                core.debug(`Failed to delete archive: ${error}`);
+                lib_core/* debug */.Yz(`Failed to delete archive: ${error}`);
             }
         }
         return undefined;
@@ -95721,13 +95056,13 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
 function cache_saveCache(paths_1, key_1, options_1) {
     return cache_awaiter(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
         const cacheServiceVersion = getCacheServiceVersion();
-        core.debug(`Cache service version: ${cacheServiceVersion}`);
+        lib_core/* debug */.Yz(`Cache service version: ${cacheServiceVersion}`);
         checkPaths(paths);
         checkKey(key);
         const cacheMode = getCacheMode();
         if (!isCacheWritable(cacheMode)) {
-            core.info(`Cache save skipped: the effective cache-mode '${cacheMode}' does not permit writes.`);
-            core.debug(`Skipped save for paths [${paths.join(', ')}] with key '${key}'.`);
+            lib_core/* info */.pq(`Cache save skipped: the effective cache-mode '${cacheMode}' does not permit writes.`);
+            lib_core/* debug */.Yz(`Skipped save for paths [${paths.join(', ')}] with key '${key}'.`);
             return -1;
         }
         switch (cacheServiceVersion) {
@@ -95751,31 +95086,31 @@ function cache_saveCache(paths_1, key_1, options_1) {
 function saveCacheV1(paths_1, key_1, options_1) {
     return cache_awaiter(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
         var _a, _b, _c, _d, _e, _f;
-        const compressionMethod = yield utils.getCompressionMethod();
+        const compressionMethod = yield getCompressionMethod();
         let cacheId = -1;
-        const cachePaths = yield utils.resolvePaths(paths);
-        core.debug('Cache Paths:');
-        core.debug(`${JSON.stringify(cachePaths)}`);
+        const cachePaths = yield resolvePaths(paths);
+        lib_core/* debug */.Yz('Cache Paths:');
+        lib_core/* debug */.Yz(`${JSON.stringify(cachePaths)}`);
         if (cachePaths.length === 0) {
             throw new Error(`Path Validation Error: Path(s) specified in the action for caching do(es) not exist, hence no cache is being saved.`);
         }
-        const archiveFolder = yield utils.createTempDirectory();
-        const archivePath = path.join(archiveFolder, utils.getCacheFileName(compressionMethod));
-        core.debug(`Archive Path: ${archivePath}`);
+        const archiveFolder = yield createTempDirectory();
+        const archivePath = external_path_.join(archiveFolder, getCacheFileName(compressionMethod));
+        lib_core/* debug */.Yz(`Archive Path: ${archivePath}`);
         try {
             yield createTar(archiveFolder, cachePaths, compressionMethod);
-            if (core.isDebug()) {
+            if (lib_core/* isDebug */._o()) {
                 yield listTar(archivePath, compressionMethod);
             }
             const fileSizeLimit = 10 * 1024 * 1024 * 1024; // 10GB per repo limit
-            const archiveFileSize = utils.getArchiveFileSizeInBytes(archivePath);
-            core.debug(`File Size: ${archiveFileSize}`);
+            const archiveFileSize = getArchiveFileSizeInBytes(archivePath);
+            lib_core/* debug */.Yz(`File Size: ${archiveFileSize}`);
             // For GHES, this check will take place in ReserveCache API with enterprise file size limit
             if (archiveFileSize > fileSizeLimit && !isGhes()) {
                 throw new Error(`Cache size of ~${Math.round(archiveFileSize / (1024 * 1024))} MB (${archiveFileSize} B) is over the 10GB limit, not saving cache.`);
             }
-            core.debug('Reserving Cache');
-            const reserveCacheResponse = yield cacheHttpClient.reserveCache(key, paths, {
+            lib_core/* debug */.Yz('Reserving Cache');
+            const reserveCacheResponse = yield reserveCache(key, paths, {
                 compressionMethod,
                 enableCrossOsArchive,
                 cacheSize: archiveFileSize
@@ -95799,8 +95134,8 @@ function saveCacheV1(paths_1, key_1, options_1) {
                 }
                 throw new ReserveCacheError(`Unable to reserve cache with key ${key}, another job may be creating this cache. More details: ${(_f = reserveCacheResponse === null || reserveCacheResponse === void 0 ? void 0 : reserveCacheResponse.error) === null || _f === void 0 ? void 0 : _f.message}`);
             }
-            core.debug(`Saving Cache (ID: ${cacheId})`);
-            yield cacheHttpClient.saveCache(cacheId, archivePath, '', options);
+            lib_core/* debug */.Yz(`Saving Cache (ID: ${cacheId})`);
+            yield saveCache(cacheId, archivePath, '', options);
         }
         catch (error) {
             const typedError = error;
@@ -95808,30 +95143,30 @@ function saveCacheV1(paths_1, key_1, options_1) {
                 throw error;
             }
             else if (typedError.name === ReserveCacheError.name) {
-                core.info(`Failed to save: ${typedError.message}`);
+                lib_core/* info */.pq(`Failed to save: ${typedError.message}`);
             }
             else {
                 // Log server errors (5xx) as errors, all other errors as warnings.
                 // A write denied by policy (CacheWriteDeniedError) is not an
                 // HttpClientError and its name does not match the ReserveCacheError arm,
                 // so it falls here and is warned without failing the run.
-                if (typedError instanceof HttpClientError &&
+                if (typedError instanceof lib/* HttpClientError */.Kg &&
                     typeof typedError.statusCode === 'number' &&
                     typedError.statusCode >= 500) {
-                    core.error(`Failed to save: ${typedError.message}`);
+                    lib_core/* error */.z3(`Failed to save: ${typedError.message}`);
                 }
                 else {
-                    core.warning(`Failed to save: ${typedError.message}`);
+                    lib_core/* warning */.$e(`Failed to save: ${typedError.message}`);
                 }
             }
         }
         finally {
             // Try to delete the archive to save space
             try {
-                yield utils.unlinkFile(archivePath);
+                yield unlinkFile(archivePath);
             }
             catch (error) {
-                core.debug(`Failed to delete archive: ${error}`);
+                lib_core/* debug */.Yz(`Failed to delete archive: ${error}`);
             }
         }
         return cacheId;
@@ -95853,29 +95188,29 @@ function saveCacheV2(paths_1, key_1, options_1) {
         // ...options goes first because we want to override the default values
         // set in UploadOptions with these specific figures
         options = Object.assign(Object.assign({}, options), { uploadChunkSize: 64 * 1024 * 1024, uploadConcurrency: 8, useAzureSdk: true });
-        const compressionMethod = yield utils.getCompressionMethod();
-        const twirpClient = cacheTwirpClient.internalCacheTwirpClient();
+        const compressionMethod = yield getCompressionMethod();
+        const twirpClient = internalCacheTwirpClient();
         let cacheId = -1;
-        const cachePaths = yield utils.resolvePaths(paths);
-        core.debug('Cache Paths:');
-        core.debug(`${JSON.stringify(cachePaths)}`);
+        const cachePaths = yield resolvePaths(paths);
+        lib_core/* debug */.Yz('Cache Paths:');
+        lib_core/* debug */.Yz(`${JSON.stringify(cachePaths)}`);
         if (cachePaths.length === 0) {
             throw new Error(`Path Validation Error: Path(s) specified in the action for caching do(es) not exist, hence no cache is being saved.`);
         }
-        const archiveFolder = yield utils.createTempDirectory();
-        const archivePath = path.join(archiveFolder, utils.getCacheFileName(compressionMethod));
-        core.debug(`Archive Path: ${archivePath}`);
+        const archiveFolder = yield createTempDirectory();
+        const archivePath = external_path_.join(archiveFolder, getCacheFileName(compressionMethod));
+        lib_core/* debug */.Yz(`Archive Path: ${archivePath}`);
         try {
             yield createTar(archiveFolder, cachePaths, compressionMethod);
-            if (core.isDebug()) {
+            if (lib_core/* isDebug */._o()) {
                 yield listTar(archivePath, compressionMethod);
             }
-            const archiveFileSize = utils.getArchiveFileSizeInBytes(archivePath);
-            core.debug(`File Size: ${archiveFileSize}`);
+            const archiveFileSize = getArchiveFileSizeInBytes(archivePath);
+            lib_core/* debug */.Yz(`File Size: ${archiveFileSize}`);
             // Set the archive size in the options, will be used to display the upload progress
             options.archiveSizeBytes = archiveFileSize;
-            core.debug('Reserving Cache');
-            const version = utils.getCacheVersion(paths, compressionMethod, enableCrossOsArchive);
+            lib_core/* debug */.Yz('Reserving Cache');
+            const version = getCacheVersion(paths, compressionMethod, enableCrossOsArchive);
             const request = {
                 key,
                 version
@@ -95889,29 +95224,29 @@ function saveCacheV2(paths_1, key_1, options_1) {
                     // customer-facing warning.
                     if (response.message &&
                         !response.message.startsWith(CACHE_WRITE_DENIED_PREFIX)) {
-                        core.warning(`Cache reservation failed: ${response.message}`);
+                        lib_core/* warning */.$e(`Cache reservation failed: ${response.message}`);
                     }
                     throw new Error(response.message || 'Response was not ok');
                 }
                 signedUploadUrl = response.signedUploadUrl;
             }
             catch (error) {
-                core.debug(`Failed to reserve cache: ${error}`);
+                lib_core/* debug */.Yz(`Failed to reserve cache: ${error}`);
                 const errorMessage = (_a = error === null || error === void 0 ? void 0 : error.message) !== null && _a !== void 0 ? _a : '';
                 if (errorMessage.startsWith(CACHE_WRITE_DENIED_PREFIX)) {
                     throw new CacheWriteDeniedError(`Unable to reserve cache with key ${key}. More details: ${errorMessage}`);
                 }
                 throw new ReserveCacheError(`Unable to reserve cache with key ${key}, another job may be creating this cache.`);
             }
-            core.debug(`Attempting to upload cache located at: ${archivePath}`);
-            yield cacheHttpClient.saveCache(cacheId, archivePath, signedUploadUrl, options);
+            lib_core/* debug */.Yz(`Attempting to upload cache located at: ${archivePath}`);
+            yield saveCache(cacheId, archivePath, signedUploadUrl, options);
             const finalizeRequest = {
                 key,
                 version,
                 sizeBytes: `${archiveFileSize}`
             };
             const finalizeResponse = yield twirpClient.FinalizeCacheEntryUpload(finalizeRequest);
-            core.debug(`FinalizeCacheEntryUploadResponse: ${finalizeResponse.ok}`);
+            lib_core/* debug */.Yz(`FinalizeCacheEntryUploadResponse: ${finalizeResponse.ok}`);
             if (!finalizeResponse.ok) {
                 if (finalizeResponse.message) {
                     throw new FinalizeCacheError(finalizeResponse.message);
@@ -95926,55 +95261,90 @@ function saveCacheV2(paths_1, key_1, options_1) {
                 throw error;
             }
             else if (typedError.name === ReserveCacheError.name) {
-                core.info(`Failed to save: ${typedError.message}`);
+                lib_core/* info */.pq(`Failed to save: ${typedError.message}`);
             }
             else if (typedError.name === FinalizeCacheError.name) {
-                core.warning(typedError.message);
+                lib_core/* warning */.$e(typedError.message);
             }
             else {
                 // Log server errors (5xx) as errors, all other errors as warnings.
                 // A write denied by policy (CacheWriteDeniedError) is not an
                 // HttpClientError and its name does not match the ReserveCacheError arm,
                 // so it falls here and is warned without failing the run.
-                if (typedError instanceof HttpClientError &&
+                if (typedError instanceof lib/* HttpClientError */.Kg &&
                     typeof typedError.statusCode === 'number' &&
                     typedError.statusCode >= 500) {
-                    core.error(`Failed to save: ${typedError.message}`);
+                    lib_core/* error */.z3(`Failed to save: ${typedError.message}`);
                 }
                 else {
-                    core.warning(`Failed to save: ${typedError.message}`);
+                    lib_core/* warning */.$e(`Failed to save: ${typedError.message}`);
                 }
             }
         }
         finally {
             // Try to delete the archive to save space
             try {
-                yield utils.unlinkFile(archivePath);
+                yield unlinkFile(archivePath);
             }
             catch (error) {
-                core.debug(`Failed to delete archive: ${error}`);
+                lib_core/* debug */.Yz(`Failed to delete archive: ${error}`);
             }
         }
         return cacheId;
     });
 }
 //# sourceMappingURL=cache.js.map
+// EXTERNAL MODULE: ./src/constants.ts
+var constants = __nccwpck_require__(7242);
 // EXTERNAL MODULE: ./src/exec.ts + 1 modules
 var src_exec = __nccwpck_require__(4981);
-;// CONCATENATED MODULE: ./src/cache/worker.ts
+;// CONCATENATED MODULE: ./src/cache.ts
 
 
 
 
 
-/** The GitHub cache, through @actions/cache in a child process (dist/cache-worker.js). */
-const WORKER_ENV = 'SETUP_POETRY_TORCH_CACHE_WORKER';
-const RESULT_MARKER = 'SETUP_POETRY_TORCH_CACHE_RESULT ';
-/**
- * The library's per-request (socket) timeout: its default, made explicit. Kept above short
- * overall bounds so that the kill, not the library's silent give-up, reports a stall.
- */
-const REQUEST_TIMEOUT_MS = 30_000;
+
+
+function shortHash(text, length = 12) {
+    return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex').slice(0, length);
+}
+/** Key segments are ours or hashed; a user's suffix keeps only characters that are safe in a key. */
+function keySegment(text) {
+    const safe = text.replace(/[^A-Za-z0-9._-]+/g, '_');
+    return safe === text ? safe : `${safe}_${shortHash(text, 6)}`;
+}
+/** The distro decides which system libraries a venv's compiled wheels were linked against. */
+function runnerFingerprint(platform, arch, root = '/', release = '') {
+    let distro = platform === 'darwin' ? `macos${release.split('.')[0]}` : platform;
+    if (platform === 'linux') {
+        try {
+            const text = external_node_fs_.readFileSync(external_node_path_.join(root, 'etc', 'os-release'), 'utf8');
+            const field = (name) => new RegExp(`^${name}="?([^"\\n]*)"?`, 'm').exec(text)?.[1] ?? '';
+            distro = `${field('ID') || 'linux'}${field('VERSION_ID')}`;
+        }
+        catch {
+            distro = 'linux';
+        }
+    }
+    return { os: platform, distro: keySegment(distro), arch };
+}
+function cacheKeys(parts) {
+    const { fingerprint, interpreter } = parts;
+    const restorePrefix = [
+        constants/* CACHE_PREFIX */.cE,
+        fingerprint.os,
+        fingerprint.distro,
+        fingerprint.arch,
+        `py${interpreter.version}`,
+        shortHash(interpreter.realpath, 8),
+        parts.mode,
+    ].join('-');
+    const selection = shortHash(JSON.stringify([parts.selection.extras, parts.selection.groups, parts.syncArgs]), 8);
+    const lock = shortHash(parts.lockText.replace(/\r\n/g, '\n'), 16);
+    const suffix = parts.suffix ? `-${keySegment(parts.suffix)}` : '';
+    return { primary: `${restorePrefix}-${selection}-${lock}${suffix}`, restorePrefix: `${restorePrefix}-` };
+}
 /** Why the cache cannot be used on this runner, or undefined when it can. */
 function cacheUnavailableReason(env = process.env) {
     if (cacheMode(env) === 'none')
@@ -95986,118 +95356,102 @@ function cacheUnavailableReason(env = process.env) {
     return undefined;
 }
 /** ACTIONS_CACHE_MODE as the runner exports it (none, read, write, write-only); '' when unset. */
-function cacheMode(env = process.env) {
+function cacheMode(env) {
     return (env.ACTIONS_CACHE_MODE ?? '').trim().toLowerCase();
 }
-/** The worker's whole job: one or two library calls, the result on a marker line. */
-async function workerMain(env = process.env, write = (text) => process.stdout.write(text)) {
+/**
+ * @actions/cache reports a 5xx from the service as an ::error:: annotation, which reads as a
+ * failed job although it is not. Cache trouble is a warning here, so rewrite those lines.
+ */
+async function withCacheErrorsAsWarnings(work, seen) {
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = (chunk, ...rest) => {
+        const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+        seen?.(text);
+        return write(text.replace(/^::error(\s[^:]*)?::/gm, '::warning$1::'), ...rest);
+    };
+    try {
+        return await work();
+    }
+    finally {
+        process.stdout.write = write;
+    }
+}
+const WORKER_ENV = 'SETUP_POETRY_TORCH_CACHE_WORKER';
+const RESULT_MARKER = 'SETUP_POETRY_TORCH_CACHE_RESULT ';
+/**
+ * The library folds every failed reservation into one "another job may be creating this cache";
+ * only its debug line keeps the status. 409 means the key and version are taken: a matrix
+ * job with the same key saved (or is saving) first, which is no trouble.
+ */
+const RESERVE_CONFLICT = /Failed to reserve cache: .*\(409\)/;
+/** True when this process was started as the cache worker (see runInWorker). */
+function isCacheWorker(env = process.env) {
+    return Boolean(env[WORKER_ENV]);
+}
+/** The worker's whole job: one library call, its result on a marker line. */
+async function cacheWorkerMain(env = process.env) {
     const request = JSON.parse(env[WORKER_ENV] ?? '{}');
     let result;
+    let output = '';
     try {
-        result = request.op === 'restore' ? await workerRestore(request) : await workerSave(request);
+        result = await withCacheErrorsAsWarnings(async () => request.op === 'restore'
+            ? { matchedKey: await restoreCache([request.venv], request.keys.primary, [request.keys.restorePrefix]) }
+            : { cacheId: await cache_saveCache([request.venv], request.key) }, (text) => (output += text));
+        if (result.cacheId === -1 && RESERVE_CONFLICT.test(output))
+            result.exists = true;
     }
     catch (error) {
         result = { error: error.message };
     }
-    write(`\n${RESULT_MARKER}${JSON.stringify(result)}\n`);
-}
-async function workerRestore(request) {
-    const options = { timeoutInMs: request.timeoutInMs, segmentTimeoutInMs: request.segmentTimeoutInMs, lookupOnly: request.lookupOnly ?? false };
-    return { matchedKey: await cache.restoreCache([request.path], request.primary, request.restoreKeys, options) };
-}
-const lookup = async (request) => (await cache.restoreCache([request.path], request.key, [], { lookupOnly: true, timeoutInMs: request.timeoutInMs })) === request.key;
-async function workerSave(request) {
-    // A matrix twin that saved first: the lookup answers before a multi-GB archive is built.
-    if (await lookup(request))
-        return { exists: true };
-    const cacheId = await cache.saveCache([request.path], request.key);
-    // The library folds a taken key into one "another job may be creating this cache"; ask again.
-    if (cacheId === -1 && (await lookup(request)))
-        return { exists: true };
-    return { cacheId };
+    process.stdout.write(`\n${RESULT_MARKER}${JSON.stringify(result)}\n`);
 }
 /**
- * Relays the worker's output to the log line by line. @actions/cache reports a 5xx from the
- * service as an ::error:: annotation through @actions/core, which writes it straight to
- * process.stdout (no logger to hook). Cache trouble is a warning here; because the library runs
- * in a child process whose stdout only this relay reads, the rewrite happens here instead of by
- * patching process.stdout. The result line stays out of the log.
+ * The library has no timeout of its own (a stalled service hangs it), and an abandoned
+ * in-process restore could still extract over a fresh venv later. So each cache call runs
+ * in a child process that a timeout kills together with its tar.
  */
-function annotationRelay(write) {
-    let pending = '';
-    const emit = (line) => {
-        if (line.startsWith(RESULT_MARKER))
-            return;
-        write(line.replace(/^::error(\s[^:]*)?::/, '::warning$1::'));
-    };
-    return {
-        push(chunk) {
-            pending += chunk;
-            let end = pending.indexOf('\n');
-            while (end >= 0) {
-                emit(pending.slice(0, end + 1));
-                pending = pending.slice(end + 1);
-                end = pending.indexOf('\n');
-            }
-        },
-        flush() {
-            if (pending)
-                emit(pending);
-            pending = '';
-        },
-    };
-}
-/** dist/cache-worker.js, beside the bundle that imports this module. */
-function defaultWorkerEntry() {
-    return external_node_path_.join(external_node_path_.dirname((0,external_node_url_.fileURLToPath)(import.meta.url)), 'cache-worker.js');
-}
-/**
- * The library has no overall bound (tar and a stalled service can hang past its own timeouts),
- * and an abandoned in-process restore could still extract over a fresh venv later. So each
- * call runs in a child process that the timeout kills together with its tar.
- */
-async function runWorker(request, options) {
-    const relay = annotationRelay(options.log ?? ((text) => process.stdout.write(text)));
-    const run = options.run ?? src_exec/* runCommand */.d1;
-    const entry = options.entry ?? defaultWorkerEntry();
-    if (!external_node_fs_.existsSync(entry))
-        return { error: `the cache worker ${entry} is missing from the action` };
-    const result = await run(process.execPath, [entry], {
-        cwd: options.workspace,
-        env: { ...process.env, GITHUB_WORKSPACE: options.workspace, [WORKER_ENV]: JSON.stringify(request) },
-        timeoutMs: options.timeoutMs,
-        stream: true,
-        echo: relay.push,
-    });
-    relay.flush();
+async function runInWorker(request, timeoutMs, run = src_exec/* runCommand */.d) {
+    const entry = process.argv[1];
+    const result = await run(process.execPath, [entry], { env: { ...process.env, [WORKER_ENV]: JSON.stringify(request) }, timeoutMs, stream: true });
     if (result.timedOut)
-        return { error: `the cache service did not finish within ${Math.round(options.timeoutMs / 1000)} s`, timedOut: true };
+        return { error: `the cache service did not finish within ${Math.round(timeoutMs / 1000)} s`, timedOut: true };
     const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(RESULT_MARKER));
     if (!line)
         return { error: `the cache worker exited with code ${result.exitCode} and no result` };
     return JSON.parse(line.slice(RESULT_MARKER.length));
 }
-/**
- * The cache sees the venv as a path relative to the workspace: the same string names it in the
- * archive and in the entry's version, so a snapshot laid out the same way under another root
- * (see snapshot.ts) saves an entry that restores into the venv.
- */
-function cachePath(workspace, venv) {
-    return external_node_path_.relative(workspace, venv) || '.';
+async function restoreVenv(venv, keys, timeoutMs) {
+    const started = Date.now();
+    const result = await runInWorker({ op: 'restore', venv, keys }, timeoutMs);
+    const durationMs = Date.now() - started;
+    if (result.error)
+        return { kind: 'failed', reason: result.error, durationMs, stalled: result.timedOut };
+    if (!result.matchedKey)
+        return { kind: 'miss', durationMs };
+    return { kind: result.matchedKey === keys.primary ? 'exact' : 'partial', matchedKey: result.matchedKey, durationMs };
 }
-function restoreRequest(relativeVenv, primary, restoreKeys, timeoutMs, lookupOnly = false) {
-    return {
-        op: 'restore',
-        path: relativeVenv,
-        primary,
-        restoreKeys,
-        lookupOnly,
-        timeoutInMs: REQUEST_TIMEOUT_MS,
-        segmentTimeoutInMs: timeoutMs,
-    };
-}
-function saveRequest(relativeVenv, key) {
-    return { op: 'save', path: relativeVenv, key, timeoutInMs: REQUEST_TIMEOUT_MS };
+async function saveVenv(venv, key, timeoutMs) {
+    const mode = cacheMode(process.env);
+    if (mode === 'read' || mode === 'none') {
+        // Archiving GBs only for the library to refuse the write would waste minutes.
+        const reason = `ACTIONS_CACHE_MODE is '${mode}': this job may restore but not write the cache`;
+        lib_core/* info */.pq(`Not saved: ${reason}.`);
+        return { saved: false, reason, expected: true };
+    }
+    const started = Date.now();
+    const result = await runInWorker({ op: 'save', venv, key }, timeoutMs);
+    if (result.error)
+        return { saved: false, reason: result.error };
+    if (result.exists) {
+        const reason = 'an entry with this key already exists (a job with the same key saved it first, or is saving it now)';
+        lib_core/* info */.pq(`Not saved: ${reason}.`);
+        return { saved: false, reason, expected: true };
+    }
+    // -1: the library already logged why (entry exists, service refused, upload failed).
+    if (result.cacheId === undefined || result.cacheId === -1)
+        return { saved: false, reason: 'the cache service did not accept the entry (see the log above)' };
+    return { saved: true, durationMs: Date.now() - started };
 }
 
 
@@ -96108,7 +95462,6 @@ function saveRequest(relativeVenv, key) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   B4: () => (/* binding */ MIN_POETRY),
-/* harmony export */   DG: () => (/* binding */ States),
 /* harmony export */   cE: () => (/* binding */ CACHE_PREFIX),
 /* harmony export */   lc: () => (/* binding */ DEFAULT_POETRY_VERSION),
 /* harmony export */   tY: () => (/* binding */ Outputs)
@@ -96127,19 +95480,12 @@ const Outputs = {
     cacheHit: 'cache-hit',
     cacheMatchedKey: 'cache-matched-key',
     cacheKey: 'cache-key',
-    restoredFrom: 'restored-from',
     venvPath: 'venv-path',
     pythonPath: 'python-path',
     torchVersion: 'torch-version',
     torchCudaVersion: 'torch-cuda-version',
     cudaAvailable: 'cuda-available',
     deviceCount: 'device-count',
-};
-/** saveState names: what the main step hands the post step. */
-const States = {
-    /** Set by the main step: the runner runs the same bundle as the post step, which finds it. */
-    isPost: 'is-post',
-    savePlan: 'save-plan',
 };
 /** Oldest Poetry whose sync semantics the action knows (1.8: `install --sync`). */
 const MIN_POETRY = '1.8.0';
@@ -96154,137 +95500,59 @@ const DEFAULT_POETRY_VERSION = '2.5.1';
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  Kp: () => (/* binding */ findProgram),
-  w$: () => (/* binding */ lastLines),
-  d1: () => (/* binding */ runCommand)
+  w: () => (/* binding */ lastLines),
+  d: () => (/* binding */ runCommand)
 });
-
-// UNUSED EXPORTS: commandLine, createRunCommand, isBatchFile
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
-var core = __nccwpck_require__(3838);
-// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
-var io = __nccwpck_require__(8701);
 ;// CONCATENATED MODULE: ./src/exec.ts
 
-
-
-
-const DEFAULT_DEPS = {
-    platform: process.platform,
-    which: (tool) => (0,io/* which */.K7)(tool, false),
-    spawn: external_node_child_process_namespaceObject.spawn,
-    debug: (message) => core/* debug */.Yz(message),
-    // A grandchild that inherited the pipes (a daemon, a hung helper) must not hold the step.
-    pipeGraceMs: 2_000,
-};
-function createRunCommand(overrides = {}) {
-    const deps = { ...DEFAULT_DEPS, ...overrides };
-    return async (file, args, options = {}) => {
-        const program = await resolveProgram(file, deps);
-        deps.debug(`[command] ${commandLine(program, args)}`);
-        if (deps.platform === 'win32' && isBatchFile(program))
-            return notStarted(batchFileRefusal(program));
-        return start(program, args, options, deps);
+const runCommand = (file, args, options = {}) => new Promise((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let settled = false;
+    const finish = (result) => {
+        if (settled)
+            return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
     };
-}
-const runCommand = createRunCommand();
-/**
- * The file `which` finds for a bare name or an absolute path, on this process's PATH (what
- * @actions/exec does too); the name as given when it finds none, so spawn reports ENOENT itself.
- */
-async function findProgram(file, deps = DEFAULT_DEPS) {
-    if (/[\\/]/.test(file) && !external_node_path_.isAbsolute(file))
-        return undefined;
-    try {
-        return (await deps.which(file)) || undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-async function resolveProgram(file, deps) {
-    return (await findProgram(file, deps)) ?? file;
-}
-function isBatchFile(file) {
-    return /\.(bat|cmd)$/i.test(file);
-}
-/**
- * Node refuses to spawn .bat/.cmd without a shell since 20.12.2 (CVE-2024-27980), and through
- * cmd.exe every argument would be parsed again as a command line: the action runs neither.
- */
-function batchFileRefusal(file) {
-    return `${file} is a Windows batch file, which this action does not run (cmd.exe would read its arguments as commands): give the program it wraps instead, such as the path of python.exe rather than a pyenv-win python.bat shim`;
-}
-const notStarted = (spawnError) => ({ exitCode: -1, stdout: '', stderr: '', timedOut: false, spawnError });
-function start(file, args, options, deps) {
-    let child;
-    try {
-        child = deps.spawn(file, args, {
-            cwd: options.cwd,
-            env: options.env ?? process.env,
-            stdio: ['ignore', 'pipe', 'pipe'],
-            windowsHide: true,
-            // Own process group, so a timeout also ends what the command started (pip under poetry).
-            detached: deps.platform !== 'win32',
-        });
-    }
-    catch (error) {
-        // spawn() throws at once for some programs (EINVAL, a bad cwd type): still a result, never a rejection.
-        return Promise.resolve(notStarted(error instanceof Error ? error.message : String(error)));
-    }
-    return new Promise((resolve) => {
-        let stdout = '';
-        let stderr = '';
-        let timedOut = false;
-        let settled = false;
-        let pipeTimer;
-        const finish = (result) => {
-            if (settled)
-                return;
-            settled = true;
-            clearTimeout(timer);
-            clearTimeout(pipeTimer);
-            resolve(result);
-        };
-        const exitCode = (code, signal) => code ?? (signal ? 128 : -1);
-        const timer = options.timeoutMs
-            ? setTimeout(() => {
-                timedOut = true;
-                killTree(child.pid, deps.platform);
-            }, options.timeoutMs)
-            : undefined;
-        child.stdout?.setEncoding('utf8').on('data', (chunk) => {
-            stdout += chunk;
-            if (options.stream)
-                (options.echo ?? ((text) => process.stdout.write(text)))(chunk);
-        });
-        child.stderr?.setEncoding('utf8').on('data', (chunk) => {
-            stderr += chunk;
-            if (options.stream)
-                (options.echo ?? ((text) => process.stdout.write(text)))(chunk);
-        });
-        child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
-        child.on('exit', (code, signal) => {
-            pipeTimer = setTimeout(() => {
-                child.stdout?.destroy();
-                child.stderr?.destroy();
-                finish({ exitCode: exitCode(code, signal), stdout, stderr, timedOut });
-            }, deps.pipeGraceMs);
-        });
-        child.on('close', (code, signal) => finish({ exitCode: exitCode(code, signal), stdout, stderr, timedOut }));
+    const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
+        cwd: options.cwd,
+        env: options.env ?? process.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        windowsHide: true,
+        // Own process group, so a timeout also ends what the command started (pip under poetry).
+        detached: process.platform !== 'win32',
     });
-}
-function killTree(pid, platform) {
+    const timer = options.timeoutMs
+        ? setTimeout(() => {
+            timedOut = true;
+            killTree(child.pid);
+        }, options.timeoutMs)
+        : undefined;
+    child.stdout.setEncoding('utf8').on('data', (chunk) => {
+        stdout += chunk;
+        if (options.stream)
+            process.stdout.write(chunk);
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+        stderr += chunk;
+        if (options.stream)
+            process.stdout.write(chunk);
+    });
+    child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
+    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut }));
+});
+function killTree(pid) {
     if (pid === undefined)
         return;
     try {
         // Windows has no process groups: taskkill /T ends the children (pip, tar) too.
-        if (platform === 'win32')
+        if (process.platform === 'win32')
             (0,external_node_child_process_namespaceObject.spawn)('taskkill', ['/T', '/F', '/PID', String(pid)], { stdio: 'ignore', windowsHide: true });
         else
             process.kill(-pid, 'SIGKILL');
@@ -96292,10 +95560,6 @@ function killTree(pid, platform) {
     catch {
         // Already gone.
     }
-}
-/** The command as a log line: arguments with spaces or quotes are JSON-quoted so the words stay visible. */
-function commandLine(file, args) {
-    return [file, ...args].map((word) => (word === '' || /[\s"']/.test(word) ? JSON.stringify(word) : word)).join(' ');
 }
 /** The command's own last words, for an error message: stderr first, else stdout. */
 function lastLines(result, count = 3) {
@@ -96314,16 +95578,12 @@ function lastLines(result, count = 3) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cache_save_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(353);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6769);
+/* harmony import */ var _cache_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6036);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4093);
 
 
-if ((0,_cache_save_js__WEBPACK_IMPORTED_MODULE_0__/* .isPostStep */ .pq)())
-    await (0,_cache_save_js__WEBPACK_IMPORTED_MODULE_0__/* .postMain */ .qR)();
-else {
-    (0,_cache_save_js__WEBPACK_IMPORTED_MODULE_0__/* .markMainStep */ .BV)();
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
-}
+// The same bundle serves as the cache worker that cache.ts starts, so a hung cache call can be killed.
+await ((0,_cache_js__WEBPACK_IMPORTED_MODULE_0__/* .isCacheWorker */ .Xw)() ? (0,_cache_js__WEBPACK_IMPORTED_MODULE_0__/* .cacheWorkerMain */ .y3)() : (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .eF)());
 // Nothing may keep the step alive once its work is done (a stalled socket, a leftover timer).
 process.exit();
 
@@ -96332,16 +95592,16 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6769:
+/***/ 4093:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ run)
+  eF: () => (/* binding */ run)
 });
 
-// UNUSED EXPORTS: chooseMode
+// UNUSED EXPORTS: chooseMode, decideSave
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
 var core = __nccwpck_require__(3838);
@@ -96352,950 +95612,22 @@ var external_node_os_ = __nccwpck_require__(8161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/cache/keys.ts
-var cache_keys = __nccwpck_require__(1452);
-// EXTERNAL MODULE: ./src/constants.ts
-var constants = __nccwpck_require__(7242);
-;// CONCATENATED MODULE: ./src/errors.ts
-/**
- * An error meant for the person reading the workflow log: one line that names the
- * file, input or command at fault and the fix. main.ts reports it with core.error and
- * no stack trace; anything else that escapes is a bug and keeps its stack.
- */
-class ActionError extends Error {
-    title;
-    file;
-    constructor(message, title = 'setup-poetry-torch', file) {
-        super(message);
-        this.title = title;
-        this.file = file;
-        this.name = 'ActionError';
-    }
-}
-
-// EXTERNAL MODULE: ./src/cache/store.ts
-var store = __nccwpck_require__(7631);
-;// CONCATENATED MODULE: ./src/cache/config.ts
-
-
-
-const DEFAULT_STORE_MAX_SIZE = '20G';
-const UNITS = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-/** `20G`, `500M`, `1.5T`, `10GiB` or plain bytes. */
-function parseSize(input, value) {
-    const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(value.trim());
-    if (!match || Number(match[1]) <= 0) {
-        throw new ActionError(`Input '${input}' is ${JSON.stringify(value)}; allowed: a size such as 20G, 500M or 1.5T.`, `Invalid input: ${input}`);
-    }
-    return Math.floor(Number(match[1]) * UNITS[match[2].toUpperCase()]);
-}
-/**
- * The store from `venv-store` and `venv-store-max-size`: on by default only on self-hosted
- * runners (a GitHub-hosted runner's disk is gone after the job); `false` turns it off.
- */
-function storeConfig(raw, env) {
-    const dir = raw.dir.trim();
-    if (dir.toLowerCase() === 'false')
-        return { off: 'venv-store: false' };
-    let root = dir;
-    if (!root) {
-        if (env.RUNNER_ENVIRONMENT !== 'self-hosted')
-            return { off: 'not a self-hosted runner (set venv-store to a directory to use one anyway)' };
-        if (!env.RUNNER_TOOL_CACHE)
-            return { off: 'RUNNER_TOOL_CACHE is not set (set venv-store to a directory)' };
-        root = external_node_path_.join(env.RUNNER_TOOL_CACHE, 'setup-poetry-torch');
-    }
-    else if (!external_node_path_.isAbsolute(root)) {
-        throw new ActionError(`Input 'venv-store' is ${JSON.stringify(dir)}; allowed: an absolute directory, or false.`, 'Invalid input: venv-store');
-    }
-    return { root, maxBytes: parseSize('venv-store-max-size', raw.maxSize || DEFAULT_STORE_MAX_SIZE), ...(0,store/* storeScopes */.LI)(env) };
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: ./src/cache/snapshot.ts
-var cache_snapshot = __nccwpck_require__(876);
-// EXTERNAL MODULE: ./src/cache/worker.ts + 345 modules
-var worker = __nccwpck_require__(7483);
-;// CONCATENATED MODULE: ./src/cache/restore.ts
-
-
-
-
-
-async function restoreVenv(ctx) {
-    const started = Date.now();
-    const elapsed = () => Date.now() - started;
-    if (!ctx.store && ctx.cacheOff && !external_node_fs_.existsSync(ctx.venv))
-        return { kind: 'skipped', reason: ctx.cacheOff };
-    if (external_node_fs_.existsSync(ctx.venv)) {
-        const problem = await ctx.venvProblem(ctx.venv);
-        if (!problem)
-            return await overExisting(ctx, started);
-        ctx.info(`Existing ${ctx.venv} is unusable (${problem}); replacing it.`);
-        ctx.discard(ctx.venv, false);
-    }
-    let failure;
-    const steps = [
-        () => Promise.resolve(fromStore(ctx, 'exact', started)),
-        // Without a store, one request asks for the exact key and then the prefix.
-        async () => fromCache(ctx, ctx.store ? [] : [ctx.keys.restorePrefix], started),
-        () => Promise.resolve(fromStore(ctx, 'partial', started)),
-        async () => (ctx.store && !failure ? fromCache(ctx, [ctx.keys.restorePrefix], started, true) : undefined),
-    ];
-    for (const step of steps) {
-        const attempt = await step();
-        if (attempt?.kind === 'failed') {
-            failure ??= attempt;
-            continue;
-        }
-        if (!attempt)
-            continue;
-        const problem = await ctx.venvProblem(ctx.venv);
-        if (!problem)
-            return attempt;
-        ctx.warning(`The venv restored from the ${attempt.from} cannot be used (${problem}); deleting it and syncing cold.`);
-        ctx.discard(ctx.venv, true);
-        return { kind: 'miss', durationMs: elapsed() };
-    }
-    if (failure)
-        return { ...failure, durationMs: elapsed() };
-    ctx.info(`No venv for ${ctx.keys.primary} or ${ctx.keys.restorePrefix}* in ${ctx.store ? 'the store or ' : ''}the cache.`);
-    return { kind: 'miss', durationMs: elapsed() };
-}
-function fromStore(ctx, kind, started) {
-    if (!ctx.store)
-        return undefined;
-    const entry = kind === 'exact' ? (0,store/* findExact */.pK)(ctx.store, ctx.keys.primary, ctx.venv) : (0,store/* findPartial */.BX)(ctx.store, ctx.keys.restorePrefix, ctx.venv);
-    if (!entry)
-        return undefined;
-    const linked = (0,store/* restoreEntry */.fe)(ctx.store, entry, ctx.venv);
-    if (!linked.ok) {
-        ctx.warning(`Venv store: ${linked.reason}.`);
-        return undefined;
-    }
-    const { files, copied } = linked.stats;
-    ctx.info(`Linked ${ctx.venv} from the venv store (${entry.key}, ${kind}): ${files} files${copied ? `, ${copied} copied across filesystems` : ''}.`);
-    return { kind, from: 'store', matchedKey: entry.key, durationMs: Date.now() - started };
-}
-async function fromCache(ctx, restoreKeys, started, partialOnly = false) {
-    if (ctx.cacheOff)
-        return undefined;
-    // Partial only: the prefix, which no entry carries as its key, stands in for the primary key.
-    const primary = partialOnly ? ctx.keys.restorePrefix : ctx.keys.primary;
-    const request = (0,worker/* restoreRequest */._v)((0,worker/* cachePath */.Ae)(ctx.workspace, ctx.venv), primary, restoreKeys, ctx.cacheTimeoutMs);
-    const result = await (0,worker/* runWorker */.WY)(request, { workspace: ctx.workspace, timeoutMs: ctx.cacheTimeoutMs, ...ctx.worker });
-    const durationMs = Date.now() - started;
-    if (result.error) {
-        ctx.warning(`Cache restore failed, continuing without it: ${result.error}`);
-        ctx.discard(ctx.venv, true); // whatever a broken extraction left behind
-        return { kind: 'failed', reason: result.error, durationMs, stalled: result.timedOut };
-    }
-    if (!result.matchedKey) {
-        ctx.discard(ctx.venv, true); // a failed download or extraction reads as a miss: whatever it left behind goes
-        return undefined;
-    }
-    ctx.info(`Restored ${ctx.venv} from the cache entry ${result.matchedKey}.`);
-    return { kind: result.matchedKey === ctx.keys.primary ? 'exact' : 'partial', from: 'cache', matchedKey: result.matchedKey, durationMs };
-}
-/** An existing, working venv: keep it unless it carries the primary key's twin elsewhere. */
-async function overExisting(ctx, started) {
-    const durationMs = () => Date.now() - started;
-    const carried = (0,cache_snapshot/* readVenvKey */.Zt)(ctx.venv);
-    if (carried === ctx.keys.primary) {
-        ctx.info(`${ctx.venv} already holds the venv verified for ${ctx.keys.primary}.`);
-        return { kind: 'exact', from: 'local', matchedKey: carried, durationMs: durationMs() };
-    }
-    const hasStoreExact = ctx.store && (0,store/* findExact */.pK)(ctx.store, ctx.keys.primary, ctx.venv);
-    const hasCacheExact = !hasStoreExact &&
-        !ctx.cacheOff &&
-        (await (0,worker/* runWorker */.WY)((0,worker/* restoreRequest */._v)((0,worker/* cachePath */.Ae)(ctx.workspace, ctx.venv), ctx.keys.primary, [], ctx.cacheTimeoutMs, true), {
-            workspace: ctx.workspace,
-            timeoutMs: ctx.cacheTimeoutMs,
-            ...ctx.worker,
-        })).matchedKey === ctx.keys.primary;
-    if (hasStoreExact || hasCacheExact) {
-        // Set aside, not deleted, until the replacement is in place and works.
-        const aside = `${ctx.venv}.setup-poetry-torch-previous-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`;
-        external_node_fs_.renameSync(ctx.venv, aside);
-        const attempt = hasStoreExact ? fromStore(ctx, 'exact', started) : await fromCache(ctx, [], started);
-        if (attempt?.kind === 'exact' && !(await ctx.venvProblem(ctx.venv))) {
-            external_node_fs_.rmSync(aside, { recursive: true, force: true });
-            return attempt;
-        }
-        external_node_fs_.rmSync(ctx.venv, { recursive: true, force: true });
-        external_node_fs_.renameSync(aside, ctx.venv);
-    }
-    const reason = carried ? `${ctx.venv} holds the venv verified for ${carried}` : `${ctx.venv} already existed`;
-    ctx.info(`${reason}; syncing it in place.`);
-    return { kind: 'existing', reason, durationMs: durationMs() };
-}
-
-// EXTERNAL MODULE: ./src/cache/save.ts
-var save = __nccwpck_require__(353);
-;// CONCATENATED MODULE: ./src/cache/stage.ts
-
-
-
-
-
-
-
-
-
-/** Where venvs may come from and go to on this runner, from the inputs and the runner's env. */
-function stage_places(inputs, env = process.env) {
-    const config = storeConfig({ dir: inputs.venvStore, maxSize: inputs.venvStoreMaxSize }, env);
-    const cacheOff = inputs.cache ? (0,worker/* cacheUnavailableReason */.bn)(env) : 'cache: false';
-    if (inputs.cache && cacheOff)
-        core/* notice */.lm(`Cache skipped: ${cacheOff}.`);
-    return 'off' in config ? { storeOff: config.off, cacheOff } : { store: config, cacheOff };
-}
-async function restoreStage(options) {
-    const { places: where, ...rest } = options;
-    return restoreVenv({ ...rest, store: where.store, cacheOff: where.cacheOff, info: core/* info */.pq, warning: core/* warning */.$e });
-}
-/**
- * Right after verification: records the key in the venv, takes the snapshot of exactly what was
- * verified, and hands the post step its plan. The step itself saves nothing.
- */
-function planSave(options) {
-    (0,cache_snapshot/* writeVenvKey */.Q1)(options.venv, options.key);
-    const decision = (0,save/* decideSave */.y_)({
-        verified: true,
-        restore: options.restore,
-        storeOff: options.places.storeOff,
-        cacheOff: options.places.cacheOff,
-        cacheMode: (0,worker/* cacheMode */.Mq)(),
-    });
-    const later = { saved: false, reason: 'in the post step', expected: true, deferred: true };
-    const outcome = (choice) => (choice === true ? later : { saved: false, reason: choice, expected: true });
-    const stage = { cache: outcome(decision.cache), store: outcome(decision.store) };
-    if (decision.cache !== true && decision.store !== true)
-        return stage;
-    const tempDir = process.env.RUNNER_TEMP || external_node_os_.tmpdir();
-    const snapshot = (0,cache_snapshot/* takeSnapshot */.W9)(options.venv, options.workspace, external_node_path_.resolve(tempDir));
-    if (snapshot.stats.copied)
-        core/* info */.pq(`The snapshot copied ${snapshot.stats.copied} files: ${tempDir} is on another filesystem than the venv.`);
-    const plan = {
-        key: options.key,
-        venv: options.venv,
-        workspace: options.workspace,
-        snapshot: { root: snapshot.root, venv: snapshot.venv, workspace: snapshot.workspace },
-        store: decision.store === true ? options.places.store : undefined,
-        cache: decision.cache === true,
-        cacheTimeoutMs: options.cacheTimeoutMs,
-    };
-    core/* saveState */.LZ(constants/* States */.DG.savePlan, JSON.stringify(plan));
-    return stage;
-}
-
-;// CONCATENATED MODULE: ./node_modules/@renovatebot/pep440/lib/version.js
-const VERSION_PATTERN = [
-  'v?',
-  '(?:',
-  /* */ '(?:(?<epoch>[0-9]+)!)?', // epoch
-  /* */ '(?<release>[0-9]+(?:\\.[0-9]+)*)', // release segment
-  /* */ '(?<pre>', // pre-release
-  /*    */ '[-_\\.]?',
-  /*    */ '(?<pre_l>(a|b|c|rc|alpha|beta|pre|preview))',
-  /*    */ '[-_\\.]?',
-  /*    */ '(?<pre_n>[0-9]+)?',
-  /* */ ')?',
-  /* */ '(?<post>', // post release
-  /*    */ '(?:-(?<post_n1>[0-9]+))',
-  /*    */ '|',
-  /*    */ '(?:',
-  /*        */ '[-_\\.]?',
-  /*        */ '(?<post_l>post|rev|r)',
-  /*        */ '[-_\\.]?',
-  /*        */ '(?<post_n2>[0-9]+)?',
-  /*    */ ')',
-  /* */ ')?',
-  /* */ '(?<dev>', // dev release
-  /*    */ '[-_\\.]?',
-  /*    */ '(?<dev_l>dev)',
-  /*    */ '[-_\\.]?',
-  /*    */ '(?<dev_n>[0-9]+)?',
-  /* */ ')?',
-  ')',
-  '(?:\\+(?<local>[a-z0-9]+(?:[-_\\.][a-z0-9]+)*))?', // local version
-].join('');
-
-
-
-const validRegex = new RegExp('^' + VERSION_PATTERN + '$', 'i');
-
-function valid(version) {
-  return validRegex.test(version) ? version : null;
-}
-
-const cleanRegex = new RegExp('^\\s*' + VERSION_PATTERN + '\\s*$', 'i');
-function clean(version) {
-  return version_stringify(version_parse(version, cleanRegex));
-}
-
-function version_parse(version, regex) {
-  // Validate the version and parse it into pieces
-  const { groups } = (regex || validRegex).exec(version) || {};
-  if (!groups) {
-    return null;
-  }
-
-  // Store the parsed out pieces of the version
-  const parsed = {
-    epoch: Number(groups.epoch ? groups.epoch : 0),
-    release: groups.release.split('.').map(Number),
-    pre: normalize_letter_version(groups.pre_l, groups.pre_n),
-    post: normalize_letter_version(
-      groups.post_l,
-      groups.post_n1 || groups.post_n2,
-    ),
-    dev: normalize_letter_version(groups.dev_l, groups.dev_n),
-    local: parse_local_version(groups.local),
-  };
-
-  return parsed;
-}
-
-function version_stringify(parsed) {
-  if (!parsed) {
-    return null;
-  }
-  const { epoch, release, pre, post, dev, local } = parsed;
-  const parts = [];
-
-  // Epoch
-  if (epoch !== 0) {
-    parts.push(`${epoch}!`);
-  }
-  // Release segment
-  parts.push(release.join('.'));
-
-  // Pre-release
-  if (pre) {
-    parts.push(pre.join(''));
-  }
-  // Post-release
-  if (post) {
-    parts.push('.' + post.join(''));
-  }
-  // Development release
-  if (dev) {
-    parts.push('.' + dev.join(''));
-  }
-  // Local version segment
-  if (local) {
-    parts.push(`+${local}`);
-  }
-  return parts.join('');
-}
-
-function normalize_letter_version(letterIn, numberIn) {
-  let letter = letterIn;
-  let number = numberIn;
-  if (letter) {
-    // We consider there to be an implicit 0 in a pre-release if there is
-    // not a numeral associated with it.
-    if (!number) {
-      number = 0;
-    }
-    // We normalize any letters to their lower case form
-    letter = letter.toLowerCase();
-
-    // We consider some words to be alternate spellings of other words and
-    // in those cases we want to normalize the spellings to our preferred
-    // spelling.
-    if (letter === 'alpha') {
-      letter = 'a';
-    } else if (letter === 'beta') {
-      letter = 'b';
-    } else if (['c', 'pre', 'preview'].includes(letter)) {
-      letter = 'rc';
-    } else if (['rev', 'r'].includes(letter)) {
-      letter = 'post';
-    }
-    return [letter, Number(number)];
-  }
-  if (!letter && number) {
-    // We assume if we are given a number, but we are not given a letter
-    // then this is using the implicit post release syntax (e.g. 1.0-1)
-    letter = 'post';
-
-    return [letter, Number(number)];
-  }
-  return null;
-}
-
-function parse_local_version(local) {
-  /*
-    Takes a string like abc.1.twelve and turns it into("abc", 1, "twelve").
-    */
-  if (local) {
-    return local
-      .split(/[._-]/)
-      .map((part) =>
-        Number.isNaN(Number(part)) ? part.toLowerCase() : Number(part),
-      );
-  }
-  return null;
-}
-
-function version_explain(version) {
-  const parsed = version_parse(version);
-  if (!parsed) {
-    return parsed;
-  }
-  const { epoch, release, pre, post, dev, local } = parsed;
-
-  let base_version = '';
-  if (epoch !== 0) {
-    base_version += epoch + '!';
-  }
-  base_version += release.join('.');
-
-  const is_prerelease = Boolean(dev || pre);
-  const is_devrelease = Boolean(dev);
-  const is_postrelease = Boolean(post);
-
-  // return
-
-  return {
-    epoch,
-    release,
-    pre,
-    post: post ? post[1] : post,
-    dev: dev ? dev[1] : dev,
-    local: local ? local.join('.') : local,
-    public: version_stringify(parsed).split('+', 1)[0],
-    base_version,
-    is_prerelease,
-    is_devrelease,
-    is_postrelease,
-  };
-}
-
-;// CONCATENATED MODULE: ./node_modules/@renovatebot/pep440/lib/operator.js
-
-
-
-
-function lt(version, other) {
-  return compare(version, other) < 0;
-}
-
-function le(version, other) {
-  return compare(version, other) <= 0;
-}
-
-function eq(version, other) {
-  return compare(version, other) === 0;
-}
-
-function ne(version, other) {
-  return compare(version, other) !== 0;
-}
-
-function ge(version, other) {
-  return compare(version, other) >= 0;
-}
-
-function gt(version, other) {
-  return compare(version, other) > 0;
-}
-
-function arbitrary(version, other) {
-  return version.toLowerCase() === other.toLowerCase();
-}
-
-function compare(version, other) {
-  const parsedVersion = version_parse(version);
-  const parsedOther = version_parse(other);
-
-  const keyVersion = calculateKey(parsedVersion);
-  const keyOther = calculateKey(parsedOther);
-
-  return pyCompare(keyVersion, keyOther);
-}
-
-function rcompare(version, other) {
-  return -compare(version, other);
-}
-
-// this logic is buitin in python, but we need to port it to js
-// see https://stackoverflow.com/a/5292332/1438522
-function pyCompare(elemIn, otherIn) {
-  let elem = elemIn;
-  let other = otherIn;
-  if (elem === other) {
-    return 0;
-  }
-  if (Array.isArray(elem) !== Array.isArray(other)) {
-    elem = Array.isArray(elem) ? elem : [elem];
-    other = Array.isArray(other) ? other : [other];
-  }
-  if (Array.isArray(elem)) {
-    const len = Math.min(elem.length, other.length);
-    for (let i = 0; i < len; i += 1) {
-      const res = pyCompare(elem[i], other[i]);
-      if (res !== 0) {
-        return res;
-      }
-    }
-    return elem.length - other.length;
-  }
-  if (elem === -Infinity || other === Infinity) {
-    return -1;
-  }
-  if (elem === Infinity || other === -Infinity) {
-    return 1;
-  }
-  return elem < other ? -1 : 1;
-}
-
-function calculateKey(input) {
-  const { epoch } = input;
-  let { release, pre, post, local, dev } = input;
-  // When we compare a release version, we want to compare it with all of the
-  // trailing zeros removed. So we'll use a reverse the list, drop all the now
-  // leading zeros until we come to something non zero, then take the rest
-  // re-reverse it back into the correct order and make it a tuple and use
-  // that for our sorting key.
-  release = release.concat();
-  release.reverse();
-  while (release.length && release[0] === 0) {
-    release.shift();
-  }
-  release.reverse();
-
-  // We need to "trick" the sorting algorithm to put 1.0.dev0 before 1.0a0.
-  // We'll do this by abusing the pre segment, but we _only_ want to do this
-  // if there is !a pre or a post segment. If we have one of those then
-  // the normal sorting rules will handle this case correctly.
-  if (!pre && !post && dev) pre = -Infinity;
-  // Versions without a pre-release (except as noted above) should sort after
-  // those with one.
-  else if (!pre) pre = Infinity;
-
-  // Versions without a post segment should sort before those with one.
-  if (!post) post = -Infinity;
-
-  // Versions without a development segment should sort after those with one.
-  if (!dev) dev = Infinity;
-
-  if (!local) {
-    // Versions without a local segment should sort before those with one.
-    local = -Infinity;
-  } else {
-    // Versions with a local segment need that segment parsed to implement
-    // the sorting rules in PEP440.
-    // - Alpha numeric segments sort before numeric segments
-    // - Alpha numeric segments sort lexicographically
-    // - Numeric segments sort numerically
-    // - Shorter versions sort before longer versions when the prefixes
-    //   match exactly
-    local = local.map((i) =>
-      Number.isNaN(Number(i)) ? [-Infinity, i] : [Number(i), ''],
-    );
-  }
-
-  return [epoch, release, pre, post, dev, local];
-}
-
-;// CONCATENATED MODULE: ./node_modules/@renovatebot/pep440/lib/specifier.js
-// This file is dual licensed under the terms of the Apache License, Version
-// 2.0, and the BSD License. See the LICENSE file in the root of this repository
-// for complete details.
-
-
-
-
-
-const RANGE_PATTERN = [
-  '(?<operator>(===|~=|==|!=|<=|>=|<|>))',
-  '\\s*',
-  '(',
-  /*  */ '(?<version>(?:' + VERSION_PATTERN.replace(/\?<\w+>/g, '?:') + '))',
-  /*  */ '(?<prefix>\\.\\*)?',
-  /*  */ '|',
-  /*  */ '(?<legacy>[^,;\\s)]+)',
-  ')',
-].join('');
-
-
-
-const isEqualityOperator = (op) => ['==', '!=', '==='].includes(op);
-
-const rangeRegex = new RegExp('^' + RANGE_PATTERN + '$', 'i');
-
-function specifier_parse(ranges) {
-  if (!ranges.trim()) {
-    return [];
-  }
-
-  const specifiers = ranges
-    .split(',')
-    .map((range) => rangeRegex.exec(range.trim()) || {})
-    .map(({ groups }) => {
-      if (!groups) {
-        return null;
-      }
-
-      let { ...spec } = groups;
-      const { operator, version, prefix, legacy } = groups;
-
-      if (version) {
-        spec = { ...spec, ...explainVersion(version) };
-        if (operator === '~=') {
-          if (spec.release.length < 2) {
-            return null;
-          }
-        }
-        if (!isEqualityOperator(operator) && spec.local) {
-          return null;
-        }
-
-        if (prefix) {
-          if (!isEqualityOperator(operator) || spec.dev || spec.local) {
-            return null;
-          }
-        }
-      }
-      if (legacy && operator !== '===') {
-        return null;
-      }
-
-      return spec;
-    });
-
-  if (specifiers.filter(Boolean).length !== specifiers.length) {
-    return null;
-  }
-
-  return specifiers;
-}
-
-function filter(versions, specifier, options = {}) {
-  const filtered = pick(versions, specifier, options);
-  if (filtered.length === 0 && options.prereleases === undefined) {
-    return pick(versions, specifier, { prereleases: true });
-  }
-  return filtered;
-}
-
-function maxSatisfying(versions, range, options) {
-  const found = filter(versions, range, options).sort(Operator.compare);
-  return found.length === 0 ? null : found[found.length - 1];
-}
-
-function minSatisfying(versions, range, options) {
-  const found = filter(versions, range, options).sort(Operator.compare);
-  return found.length === 0 ? null : found[0];
-}
-
-function pick(versions, specifier, options) {
-  const parsed = specifier_parse(specifier);
-
-  if (!parsed) {
-    return [];
-  }
-
-  return versions.filter((version) => {
-    const explained = explainVersion(version);
-
-    if (!parsed.length) {
-      return explained && !(explained.is_prerelease && !options.prereleases);
-    }
-
-    return parsed.reduce((pass, spec) => {
-      if (!pass) {
-        return false;
-      }
-      return contains({ ...spec, ...options }, { version, explained });
-    }, true);
-  });
-}
-
-function satisfies(version, specifier, options = {}) {
-  const filtered = pick([version], specifier, options);
-
-  return filtered.length === 1;
-}
-
-function arrayStartsWith(array, prefix) {
-  if (prefix.length > array.length) {
-    return false;
-  }
-
-  for (let i = 0; i < prefix.length; i += 1) {
-    if (prefix[i] !== array[i]) {
-      return false;
-    }
-  }
-
-  return true;
-}
-
-function contains(specifier, input) {
-  const { explained } = input;
-  let { version } = input;
-  const { ...spec } = specifier;
-
-  if (spec.prereleases === undefined) {
-    spec.prereleases = spec.is_prerelease;
-  }
-
-  if (explained && explained.is_prerelease && !spec.prereleases) {
-    return false;
-  }
-
-  if (spec.operator === '~=') {
-    let compatiblePrefix = spec.release.slice(0, -1).concat('*').join('.');
-    if (spec.epoch) {
-      compatiblePrefix = spec.epoch + '!' + compatiblePrefix;
-    }
-    return satisfies(version, `>=${spec.version}, ==${compatiblePrefix}`, {
-      prereleases: spec.prereleases,
-    });
-  }
-
-  if (spec.prefix) {
-    const isMatching =
-      explained.epoch === spec.epoch &&
-      arrayStartsWith(explained.release, spec.release);
-    const isEquality = spec.operator !== '!=';
-    return isEquality ? isMatching : !isMatching;
-  }
-
-  if (explained && explained.local && spec.version) {
-    // Ignore candidate local labels only when the specifier itself is public.
-    if (spec.operator !== '===' && !spec.local) {
-      version = explained.public;
-      spec.version = explainVersion(spec.version).public;
-    }
-  }
-
-  if (spec.operator === '<' || spec.operator === '>') {
-    // simplified version of https://www.python.org/dev/peps/pep-0440/#exclusive-ordered-comparison
-    if (Operator.eq(spec.release.join('.'), explained.release.join('.'))) {
-      return false;
-    }
-  }
-
-  // TODO: fix me?
-  // eslint-disable-next-line import-x/namespace
-  const op = Operator[spec.operator];
-  return op(version, spec.version || spec.legacy);
-}
-
-function validRange(specifier) {
-  return Boolean(specifier_parse(specifier));
-}
-
-;// CONCATENATED MODULE: ./node_modules/@renovatebot/pep440/lib/semantic.js
-
-
-// those notation are borrowed from semver
-
-
-function major(input) {
-  const version = explain(input);
-  if (!version) {
-    throw new TypeError('Invalid Version: ' + input);
-  }
-  return version.release[0];
-}
-
-function minor(input) {
-  const version = explain(input);
-  if (!version) {
-    throw new TypeError('Invalid Version: ' + input);
-  }
-  if (version.release.length < 2) {
-    return 0;
-  }
-  return version.release[1];
-}
-
-function patch(input) {
-  const version = explain(input);
-  if (!version) {
-    throw new TypeError('Invalid Version: ' + input);
-  }
-  if (version.release.length < 3) {
-    return 0;
-  }
-  return version.release[2];
-}
-
-function inc(input, release, preReleaseIdentifier) {
-  let identifier = preReleaseIdentifier || `a`;
-  const version = parse(input);
-
-  if (!version) {
-    return null;
-  }
-
-  if (
-    !['a', 'b', 'c', 'rc', 'alpha', 'beta', 'pre', 'preview'].includes(
-      identifier,
-    )
-  ) {
-    return null;
-  }
-
-  switch (release) {
-    case 'premajor':
-      {
-        const [majorVersion] = version.release;
-        version.release.fill(0);
-        version.release[0] = majorVersion + 1;
-      }
-      version.pre = [identifier, 0];
-      delete version.post;
-      delete version.dev;
-      delete version.local;
-      break;
-    case 'preminor':
-      {
-        const [majorVersion, minorVersion = 0] = version.release;
-        version.release.fill(0);
-        version.release[0] = majorVersion;
-        version.release[1] = minorVersion + 1;
-      }
-      version.pre = [identifier, 0];
-      delete version.post;
-      delete version.dev;
-      delete version.local;
-      break;
-    case 'prepatch':
-      {
-        const [majorVersion, minorVersion = 0, patchVersion = 0] =
-          version.release;
-        version.release.fill(0);
-        version.release[0] = majorVersion;
-        version.release[1] = minorVersion;
-        version.release[2] = patchVersion + 1;
-      }
-      version.pre = [identifier, 0];
-      delete version.post;
-      delete version.dev;
-      delete version.local;
-      break;
-    case 'prerelease':
-      if (version.pre === null) {
-        const [majorVersion, minorVersion = 0, patchVersion = 0] =
-          version.release;
-        version.release.fill(0);
-        version.release[0] = majorVersion;
-        version.release[1] = minorVersion;
-        version.release[2] = patchVersion + 1;
-        version.pre = [identifier, 0];
-      } else {
-        if (preReleaseIdentifier === undefined && version.pre !== null) {
-          [identifier] = version.pre;
-        }
-
-        const [letter, number] = version.pre;
-        if (letter === identifier) {
-          version.pre = [letter, number + 1];
-        } else {
-          version.pre = [identifier, 0];
-        }
-      }
-
-      delete version.post;
-      delete version.dev;
-      delete version.local;
-      break;
-    case 'major':
-      if (
-        version.release.slice(1).some((value) => value !== 0) ||
-        version.pre === null
-      ) {
-        const [majorVersion] = version.release;
-        version.release.fill(0);
-        version.release[0] = majorVersion + 1;
-      }
-      delete version.pre;
-      delete version.post;
-      delete version.dev;
-      delete version.local;
-      break;
-    case 'minor':
-      if (
-        version.release.slice(2).some((value) => value !== 0) ||
-        version.pre === null
-      ) {
-        const [majorVersion, minorVersion = 0] = version.release;
-        version.release.fill(0);
-        version.release[0] = majorVersion;
-        version.release[1] = minorVersion + 1;
-      }
-      delete version.pre;
-      delete version.post;
-      delete version.dev;
-      delete version.local;
-      break;
-    case 'patch':
-      if (
-        version.release.slice(3).some((value) => value !== 0) ||
-        version.pre === null
-      ) {
-        const [majorVersion, minorVersion = 0, patchVersion = 0] =
-          version.release;
-        version.release.fill(0);
-        version.release[0] = majorVersion;
-        version.release[1] = minorVersion;
-        version.release[2] = patchVersion + 1;
-      }
-      delete version.pre;
-      delete version.post;
-      delete version.dev;
-      delete version.local;
-      break;
-    default:
-      return null;
-  }
-
-  return stringify(version);
-}
-
-;// CONCATENATED MODULE: ./node_modules/@renovatebot/pep440/index.js
-
-
-
-
-
-
-
-
-
-
+// EXTERNAL MODULE: ./src/cache.ts + 346 modules
+var cache = __nccwpck_require__(6036);
 ;// CONCATENATED MODULE: ./src/version.ts
-/** Version order shared by the Poetry, driver and CUDA checks. */
-
+/** Version arithmetic shared by the Poetry, driver and CUDA checks. */
 /** Leading dotted numbers of a version ('2.8.0+cu128' -> [2, 8, 0]); undefined when there are none. */
 function parseVersion(text) {
     const match = /^\s*v?(\d+(?:\.\d+)*)/.exec(text);
     return match ? match[1].split('.').map(Number) : undefined;
 }
-/**
- * PEP 440 order (pre-releases first: '2.8.0rc1' < '2.8.0'; a local label sorts after its
- * release). Driver versions are not PEP 440-canonical ('580.05.01') but parse as plain
- * release numbers, so '570.133.20' > '570.26'. Text PEP 440 rejects ('570.86.10-ubuntu') is
- * compared by its leading numbers.
- */
+/** Numeric per component, missing components count as 0: '570.133.20' > '570.26'. */
 function compareVersions(a, b) {
-    return Math.sign(compare(pep440(a), pep440(b)));
-}
-function pep440(text) {
-    if (valid(text.trim()))
-        return text.trim();
-    const numbers = parseVersion(text);
-    if (!numbers)
-        throw new RangeError(`not a version: '${text}'`);
-    return numbers.join('.');
+    const left = parseVersion(a);
+    const right = parseVersion(b);
+    if (!left || !right)
+        throw new RangeError(`not a version: '${left ? b : a}'`);
+    return compareParts(left, right);
 }
 function compareParts(left, right) {
     for (let i = 0; i < Math.max(left.length, right.length); i++) {
@@ -97312,6 +95644,7 @@ function compareParts(left, right) {
  * Pure functions over two kinds of tables: NVIDIA's driver requirements (CUDA release
  * notes) and the GPU architectures PyTorch's wheels are compiled for (its build scripts).
  */
+
 
 // NVIDIA's "CUDA Toolkit and Corresponding Driver Versions", GA rows, newest first. Later
 // updates of a minor (12.8 Update 1 ...) ask for slightly newer drivers; the GA row is the
@@ -97422,9 +95755,9 @@ const VOLTA_TO_BLACKWELL = ['sm_70', ...TURING_TO_BLACKWELL];
 /**
  * The GPU architectures a PyTorch CUDA wheel is built for. Sources: PyTorch's
  * .ci/manywheel/build_cuda.sh per release and get_arch_list() reported in its issues.
- * The 2.8 release note says sm_50-sm_70 were dropped from 2.8 on; the builds themselves
- * kept sm_70 in cu128/cu129 for 2.8-2.10 (issue 157517) and dropped it again in 2.11
- * (issue 172352), while 2.7's cu128 already started at sm_75.
+ * Note REFERENCE.md's "from 2.8 dropped sm_50-sm_70" follows the 2.8 release note's
+ * wording; the builds themselves kept sm_70 in cu128/cu129 for 2.8-2.10 (issue 157517)
+ * and dropped it again in 2.11 (issue 172352), while 2.7's cu128 already started at sm_75.
  * Throws RangeError for a label that is not a CUDA build.
  */
 function expectedArchs(torchVersion, cudaLabel) {
@@ -97565,7 +95898,7 @@ var exec = __nccwpck_require__(4981);
  * container that mounts the host's elsewhere, and for end-to-end tests fed recorded trees.
  */
 function defaultDetectDeps(env = process.env) {
-    return { platform: process.platform, root: env.SETUP_POETRY_TORCH_SYSTEM_ROOT || '/', env, run: exec/* runCommand */.d1, nvidiaSmiTimeoutMs: 10_000 };
+    return { platform: process.platform, root: env.SETUP_POETRY_TORCH_SYSTEM_ROOT || '/', env, run: exec/* runCommand */.d, nvidiaSmiTimeoutMs: 10_000 };
 }
 function nvidiaSmiCandidatesFor(platform, env) {
     if (platform !== 'win32')
@@ -98025,6 +96358,25 @@ function seconds(ms) {
     return String(Math.round(ms / 100) / 10);
 }
 
+;// CONCATENATED MODULE: ./src/errors.ts
+/**
+ * An error meant for the person reading the workflow log: one line that names the
+ * file, input or command at fault and the fix. main.ts reports it with core.error and
+ * no stack trace; anything else that escapes is a bug and keeps its stack.
+ */
+class ActionError extends Error {
+    title;
+    file;
+    constructor(message, title = 'setup-poetry-torch', file) {
+        super(message);
+        this.title = title;
+        this.file = file;
+        this.name = 'ActionError';
+    }
+}
+
+// EXTERNAL MODULE: ./src/constants.ts
+var constants = __nccwpck_require__(7242);
 ;// CONCATENATED MODULE: ./src/inputs.ts
 
 
@@ -98110,8 +96462,6 @@ function loadInputs(get = envInput, context = { workspace: process.env.GITHUB_WO
         poetryVersion,
         cache: cache === 'true',
         cacheSuffix,
-        venvStore: get('venv-store'),
-        venvStoreMaxSize: get('venv-store-max-size'),
     };
 }
 
@@ -98148,7 +96498,7 @@ async function probeInterpreter(run, executable) {
     const result = await run(executable, [probeScript(), 'interpreter'], { timeoutMs: 30_000 });
     const report = parseProbeOutput(result);
     if (result.exitCode !== 0 || !report)
-        return { failure: (0,exec/* lastLines */.w$)(result, 1) || `exit ${result.exitCode}` };
+        return { failure: (0,exec/* lastLines */.w)(result, 1) || `exit ${result.exitCode}` };
     return { interpreter: { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix }, failure: '' };
 }
 async function describeInterpreter(run, executable) {
@@ -98215,14 +96565,29 @@ function poetryEnvironment(version, base, inProject) {
     return env;
 }
 /** `quick`: trust the console script's metadata instead of starting Poetry (see poetryScriptVersion). */
-async function poetryVersionOf(run, command, platform, quick = true) {
-    if (quick && platform !== 'win32') {
-        const fromScript = poetryScriptVersion(command.includes('/') ? command : await (0,exec/* findProgram */.Kp)(command));
-        if (fromScript)
-            return fromScript;
-    }
+async function poetryVersionOf(run, command, quick = true) {
+    const fromScript = quick && process.platform !== 'win32' ? poetryScriptVersion(command.includes('/') ? command : findOnPath(command, process.env)) : undefined;
+    if (fromScript)
+        return fromScript;
     const result = await run(command, ['--version', '--no-ansi'], { timeoutMs: 60_000 });
     return result.exitCode === 0 ? parsePoetryVersion(result.stdout) : undefined;
+}
+/** The file spawn would run for a bare command name (POSIX PATH search). */
+function findOnPath(name, env) {
+    for (const dir of (env.PATH ?? '').split(external_node_path_.delimiter)) {
+        if (!dir)
+            continue;
+        const file = external_node_path_.join(dir, name);
+        try {
+            external_node_fs_.accessSync(file, external_node_fs_.constants.X_OK);
+            if (external_node_fs_.statSync(file).isFile())
+                return file;
+        }
+        catch {
+            // not here
+        }
+    }
+    return undefined;
 }
 /**
  * The version of the Poetry that a pip-made `poetry` console script (pipx, the official
@@ -98277,7 +96642,7 @@ function poetryScriptVersion(script) {
  * else a venv of its own), so a runner without Poetry works with no extra step.
  */
 async function locatePoetry(run, wanted, python, toolDir, platform = process.platform) {
-    const onPath = await poetryVersionOf(run, 'poetry', platform);
+    const onPath = await poetryVersionOf(run, 'poetry');
     let poetry;
     if (onPath)
         poetry = { command: 'poetry', version: onPath, installedByAction: false };
@@ -98291,7 +96656,7 @@ async function locatePoetry(run, wanted, python, toolDir, platform = process.pla
 async function installPoetry(run, version, python, home, platform) {
     const venv = external_node_path_.join(home, 'venv');
     const command = external_node_path_.join(venv, platform === 'win32' ? 'Scripts' : 'bin', platform === 'win32' ? 'poetry.exe' : 'poetry');
-    const cached = external_node_fs_.existsSync(command) ? await poetryVersionOf(run, command, platform) : undefined;
+    const cached = external_node_fs_.existsSync(command) ? await poetryVersionOf(run, command) : undefined;
     if (cached === version)
         return { command, version, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
     const steps = [
@@ -98301,11 +96666,11 @@ async function installPoetry(run, version, python, home, platform) {
     for (const [file, args] of steps) {
         const result = await run(file, args, { timeoutMs: 600_000 });
         if (result.exitCode !== 0) {
-            throw new ActionError(`Installing Poetry ${version} failed (\`${[external_node_path_.basename(file), ...args.slice(0, 3)].join(' ')}\`): ${(0,exec/* lastLines */.w$)(result)}. Install Poetry before this step (pipx install poetry) or check the poetry-version input.`, 'Poetry install failed');
+            throw new ActionError(`Installing Poetry ${version} failed (\`${[external_node_path_.basename(file), ...args.slice(0, 3)].join(' ')}\`): ${(0,exec/* lastLines */.w)(result)}. Install Poetry before this step (pipx install poetry) or check the poetry-version input.`, 'Poetry install failed');
         }
     }
     // A fresh install must prove it runs.
-    const installed = await poetryVersionOf(run, command, platform, false);
+    const installed = await poetryVersionOf(run, command, false);
     if (!installed)
         throw new ActionError(`Poetry ${version} was installed into ${venv} but does not run.`, 'Poetry install failed');
     return { command, version: installed, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
@@ -99317,7 +97682,7 @@ function validateTablePeek(ctx, peek, ptr) {
             ? 'trying to redefine an already defined table or value'
             : 'document contains an unsafe property', ctx, ptr);
 }
-function parse_parse(toml, options = {}) {
+function parse(toml, options = {}) {
     let ctx = {
         s: toml,
         p: 0,
@@ -99590,7 +97955,7 @@ function stringifyTable(tableKey, obj, prefix, depth, numberAsFloat, strictTempo
         ? `${preamble}\n${tables}`
         : preamble || tables;
 }
-function stringify_stringify(obj, { maxDepth = 1000, numbersAsFloat = false, strictTemporal = false } = {}) {
+function stringify(obj, { maxDepth = 1000, numbersAsFloat = false, strictTemporal = false } = {}) {
     if (extendedTypeOf(obj) !== 'object') {
         throw new TypeError('stringify can only be called with an object');
     }
@@ -99634,7 +97999,7 @@ function stringify_stringify(obj, { maxDepth = 1000, numbersAsFloat = false, str
 
 
 /** @deprecated use `import * as ... from 'smol-toml'` instead */
-/* harmony default export */ const dist = ({ parse: parse_parse, stringify: stringify_stringify, TomlDate: TomlDate, TomlError: TomlError });
+/* harmony default export */ const dist = ({ parse: parse, stringify: stringify, TomlDate: TomlDate, TomlError: TomlError });
 
 ;// CONCATENATED MODULE: ./src/project.ts
 
@@ -99654,7 +98019,7 @@ function readToml(file, fix) {
         throw new ActionError(`${name} not found in ${external_node_path_.dirname(file)}: ${fix}`, `Missing ${name}`, file);
     }
     try {
-        return { data: parse_parse(text), text };
+        return { data: parse(text), text };
     }
     catch (error) {
         if (error instanceof TomlError) {
@@ -99813,7 +98178,7 @@ function poetryErrorSummary(text) {
 /** Known Poetry failures, each turned into the fix a person can act on. */
 function explainPoetryFailure(result, projectDir) {
     const text = `${result.stderr}\n${result.stdout}`;
-    const own = poetryErrorSummary(text) || (0,exec/* lastLines */.w$)(result, 4);
+    const own = poetryErrorSummary(text) || (0,exec/* lastLines */.w)(result, 4);
     if (/pyproject\.toml changed significantly since poetry\.lock/i.test(text))
         return `poetry.lock is stale (pyproject.toml changed since it was locked): run \`poetry lock\` in ${projectDir} and commit poetry.lock.`;
     // Quote Poetry's own line: it may come before output that would crowd it out of `own`.
@@ -99875,7 +98240,7 @@ function readInProjectSetting(file) {
     if (!external_node_fs_.existsSync(file))
         return undefined;
     try {
-        const virtualenvs = parse_parse(external_node_fs_.readFileSync(file, 'utf8')).virtualenvs;
+        const virtualenvs = parse(external_node_fs_.readFileSync(file, 'utf8')).virtualenvs;
         const value = virtualenvs?.['in-project'];
         return typeof value === 'boolean' ? value : undefined;
     }
@@ -99961,7 +98326,6 @@ function driverTooOldMessage(driver, torchVersion, why, supportedCuda, fullSuppo
 ;// CONCATENATED MODULE: ./src/summary.ts
 
 
-
 function writeOutputs(record) {
     const detection = record.detection;
     const restore = record.restore;
@@ -99973,7 +98337,6 @@ function writeOutputs(record) {
     set(constants/* Outputs */.tY.driverVersion, detection?.driverVersion);
     set(constants/* Outputs */.tY.cudaDriverVersion, record.cudaDriverVersion);
     set(constants/* Outputs */.tY.cacheHit, restore?.kind === 'exact');
-    set(constants/* Outputs */.tY.restoredFrom, restoredFrom(restore));
     set(constants/* Outputs */.tY.cacheMatchedKey, restore && 'matchedKey' in restore ? restore.matchedKey : undefined);
     set(constants/* Outputs */.tY.cacheKey, record.cacheKey);
     set(constants/* Outputs */.tY.venvPath, record.venvPath);
@@ -99983,12 +98346,6 @@ function writeOutputs(record) {
     set(constants/* Outputs */.tY.cudaAvailable, probe ? probe.cuda_available === true : undefined);
     set(constants/* Outputs */.tY.deviceCount, probe ? (probe.device_count ?? 0) : undefined);
 }
-/** store, cache or none; empty when the step stopped before the restore. */
-function restoredFrom(restore) {
-    if (!restore)
-        return undefined;
-    return (restore.kind === 'exact' || restore.kind === 'partial') && restore.from !== 'local' ? restore.from : 'none';
-}
 function summary_seconds(ms) {
     return ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`;
 }
@@ -99997,11 +98354,9 @@ function describeRestore(restore) {
         return 'not reached';
     switch (restore.kind) {
         case 'exact':
-            return restore.from === 'local' ? 'exact hit: the existing venv holds this key' : `exact hit from the ${restore.from} in ${summary_seconds(restore.durationMs)}`;
+            return `exact hit in ${summary_seconds(restore.durationMs)}`;
         case 'partial':
-            return `partial hit from the ${restore.from} (\`${restore.matchedKey}\`) in ${summary_seconds(restore.durationMs)}`;
-        case 'existing':
-            return `kept the existing venv, synced in place: ${restore.reason}`;
+            return `partial hit (\`${restore.matchedKey}\`) in ${summary_seconds(restore.durationMs)}`;
         case 'miss':
             return 'miss';
         case 'skipped':
@@ -100013,15 +98368,35 @@ function describeRestore(restore) {
 function summary_escape(text) {
     return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|');
 }
-/**
- * The verdict, then what a reader looks for first (mode, torch build, cache result, times),
- * then the detection sources and the environment folded away in a <details> block.
- */
 function summaryMarkdown(record) {
     const rows = [];
-    const details = [];
+    const detection = record.detection;
+    if (detection) {
+        rows.push(['GPU', detection.reason]);
+        if (detection.diagnosis)
+            rows.push(['GPU diagnosis', detection.diagnosis]);
+        for (const source of detection.sources)
+            rows.push([`source: ${source.source}`, `${source.ok ? 'yes' : 'no'}: ${source.detail}`]);
+    }
     if (record.mode)
         rows.push(['Mode', `${record.mode}${record.modeReason ? ` (${record.modeReason})` : ''}`]);
+    if (record.cudaDriverVersion)
+        rows.push(['Newest CUDA the driver supports', record.cudaDriverVersion]);
+    if (record.pythonVersion)
+        rows.push(['Python', record.pythonVersion]);
+    if (record.poetryVersion)
+        rows.push(['Poetry', record.poetryVersion]);
+    if (record.cacheKey)
+        rows.push(['Cache key', `\`${record.cacheKey}\``]);
+    rows.push(['Cache restore', describeRestore(record.restore)]);
+    if (record.venvDiscarded)
+        rows.push(['Restored venv', `discarded: ${record.venvDiscarded}`]);
+    if (record.syncSkipped)
+        rows.push(['Sync', `skipped: ${record.syncSkipped}`]);
+    else if (record.syncCommand) {
+        const tries = record.syncAttempts && record.syncAttempts > 1 ? `, ${record.syncAttempts} tries` : '';
+        rows.push(['Sync', `\`${record.syncCommand}\`${record.syncMs !== undefined ? ` in ${summary_seconds(record.syncMs)}${tries}` : ''}`]);
+    }
     const probe = record.probe;
     if (probe) {
         const build = probe.torch_installed
@@ -100034,41 +98409,11 @@ function summaryMarkdown(record) {
             rows.push([`GPU ${device.index}`, `${device.name ?? '?'}, sm ${device.capability ?? '?'}, ${device.memory_mib ?? '?'} MiB, ${op}`]);
         }
     }
-    rows.push(['Cache restore', describeRestore(record.restore)]);
-    if (record.venvDiscarded)
-        rows.push(['Restored venv', `discarded: ${record.venvDiscarded}`]);
-    if (record.syncSkipped)
-        rows.push(['Sync', `skipped: ${record.syncSkipped}`]);
-    else if (record.syncCommand) {
-        const tries = record.syncAttempts && record.syncAttempts > 1 ? `, ${record.syncAttempts} tries` : '';
-        rows.push(['Sync', `\`${record.syncCommand}\`${record.syncMs !== undefined ? ` in ${summary_seconds(record.syncMs)}${tries}` : ''}`]);
-    }
-    if (record.storeSave)
-        rows.push(['Venv store', (0,save/* describeSave */.jz)(record.storeSave)]);
     if (record.save)
-        rows.push(['Cache save', (0,save/* describeSave */.jz)(record.save)]);
-    const detection = record.detection;
-    if (detection) {
-        details.push(['GPU', detection.reason]);
-        if (detection.diagnosis)
-            details.push(['GPU diagnosis', detection.diagnosis]);
-        for (const source of detection.sources)
-            details.push([`source: ${source.source}`, `${source.ok ? 'yes' : 'no'}: ${source.detail}`]);
-    }
-    if (record.cudaDriverVersion)
-        details.push(['Newest CUDA the driver supports', record.cudaDriverVersion]);
-    if (record.pythonVersion)
-        details.push(['Python', record.pythonVersion]);
-    if (record.poetryVersion)
-        details.push(['Poetry', record.poetryVersion]);
-    if (record.cacheKey)
-        details.push(['Cache key', `\`${record.cacheKey}\``]);
+        rows.push(['Cache save', record.save.saved ? `saved in ${summary_seconds(record.save.durationMs)}` : `not saved: ${record.save.reason}`]);
     const verdict = record.failure ? `❌ ${record.failure}` : '✅ verified';
-    const folded = details.length ? `\n<details><summary>Detection and environment</summary>\n\n${summary_table(details)}\n\n</details>\n` : '';
-    return `### setup-poetry-torch\n\n${verdict}\n\n${summary_table(rows)}\n${folded}`;
-}
-function summary_table(rows) {
-    return ['| | |', '|---|---|', ...rows.map(([name, value]) => `| ${summary_escape(name)} | ${summary_escape(value)} |`)].join('\n');
+    const table = ['| | |', '|---|---|', ...rows.map(([name, value]) => `| ${summary_escape(name)} | ${summary_escape(value)} |`)].join('\n');
+    return `### setup-poetry-torch\n\n${verdict}\n\n${table}\n`;
 }
 async function writeSummary(record) {
     if (!process.env.GITHUB_STEP_SUMMARY)
@@ -100096,7 +98441,7 @@ async function probeTorch(run, python, options) {
     if (!report) {
         const why = result.timedOut
             ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)`
-            : (0,exec/* lastLines */.w$)(result) || `exit code ${result.exitCode}`;
+            : (0,exec/* lastLines */.w)(result) || `exit code ${result.exitCode}`;
         throw new ActionError(`The verification probe could not run with ${python}: ${why}.`, 'Verification failed');
     }
     return report;
@@ -100255,7 +98600,6 @@ function notAVenv(venv) {
 
 
 
-
 const CACHE_TIMEOUT_MS = Number(process.env.SETUP_POETRY_TORCH_CACHE_TIMEOUT_MS) || 20 * 60_000;
 const SYNC_TIMEOUT_MS = 60 * 60_000;
 /** detect → prepare → restore → sync → verify → save; outputs and the summary are written whatever happens. */
@@ -100269,7 +98613,7 @@ async function run() {
         const restored = await restore(setup, record);
         await sync(setup, restored, record);
         await verify(setup, record);
-        main_save(setup, restored, record);
+        await save(setup, restored, record);
     }
     catch (error) {
         reportFailure(error, record);
@@ -100305,10 +98649,10 @@ async function prepare(inputs, detection, record) {
         checkSelection(project, selection, mode);
         if (mode === 'cuda')
             preflightCuda(project, detection, expectCuda, process.platform);
-        const interpreter = await resolveInterpreter(exec/* runCommand */.d1, inputs.python);
+        const interpreter = await resolveInterpreter(exec/* runCommand */.d, inputs.python);
         record.pythonVersion = `${interpreter.version} (${interpreter.executable})`;
         const toolDir = process.env.RUNNER_TOOL_CACHE || external_node_path_.join(external_node_os_.homedir(), '.cache', 'setup-poetry-torch');
-        const poetry = await locatePoetry(exec/* runCommand */.d1, inputs.poetryVersion, interpreter.executable, toolDir);
+        const poetry = await locatePoetry(exec/* runCommand */.d, inputs.poetryVersion, interpreter.executable, toolDir);
         record.poetryVersion = `${poetry.version}${poetry.installedByAction ? ' (installed by this step)' : ''}`;
         if (poetry.binDir)
             core/* addPath */.fM(poetry.binDir);
@@ -100319,55 +98663,81 @@ async function prepare(inputs, detection, record) {
             core/* exportVariable */.dN('POETRY_VIRTUALENVS_IN_PROJECT', 'true');
         if (env.POETRY_INSTALLER_RE_RESOLVE)
             core/* exportVariable */.dN('POETRY_INSTALLER_RE_RESOLVE', env.POETRY_INSTALLER_RE_RESOLVE);
-        const located = await locateVenv(exec/* runCommand */.d1, poetry, project.dir, env, inProject, interpreter.executable);
+        const located = await locateVenv(exec/* runCommand */.d, poetry, project.dir, env, inProject, interpreter.executable);
         // Outside the project only Poetry knows the path, and learning it made an empty venv: the restore needs the path free.
         if (located.createdToLocate)
             discardVenv(located.path, false);
         record.venvPath = located.path;
         record.pythonPath = venvPython(located.path);
-        const keys = (0,cache_keys/* cacheKeys */.Xr)({
-            fingerprint: (0,cache_keys/* runnerFingerprint */.DF)(process.platform, process.arch, '/', external_node_os_.release()),
+        const keys = (0,cache/* cacheKeys */.Xr)({
+            fingerprint: (0,cache/* runnerFingerprint */.DF)(process.platform, process.arch, '/', external_node_os_.release()),
             interpreter,
             mode,
             selection,
             syncArgs: inputs.syncArgs,
             lockText: project.lockText,
             suffix: inputs.cacheSuffix,
-            venv: located.path,
         });
         record.cacheKey = keys.primary;
-        const places = stage_places(inputs);
-        const workspace = external_node_path_.resolve(process.env.GITHUB_WORKSPACE || process.cwd());
-        return { inputs, mode, expectCuda, detection, project, selection, interpreter, poetry, env, venv: located.path, keys, places, workspace };
+        return { inputs, mode, expectCuda, detection, project, selection, interpreter, poetry, env, venv: located.path, keys };
     });
 }
-/** Store exact, cache exact, store partial, cache partial, cold; an existing venv first (see cache/restore.ts). */
-async function restore({ places, venv, workspace, keys, interpreter }, record) {
-    record.restore = await core/* group */.Os('Restore the virtualenv', () => restoreStage({
-        places,
-        venv,
-        workspace,
-        keys,
-        cacheTimeoutMs: CACHE_TIMEOUT_MS,
-        venvProblem: (candidate) => venvProblem(exec/* runCommand */.d1, candidate, interpreter),
-        discard: discardVenv,
-    }));
-    return record.restore;
+async function restore(setup, record) {
+    const restored = await core/* group */.Os('Restore the virtualenv', () => restoreFromCache(setup));
+    record.restore = restored.outcome;
+    record.venvDiscarded = restored.discarded;
+    return restored.outcome;
+}
+async function restoreFromCache({ inputs, venv, keys, interpreter }) {
+    if (!inputs.cache)
+        return { outcome: { kind: 'skipped', reason: 'cache: false' } };
+    const unavailable = (0,cache/* cacheUnavailableReason */.bn)();
+    if (unavailable) {
+        core/* notice */.lm(`Cache skipped: ${unavailable}.`);
+        return { outcome: { kind: 'skipped', reason: unavailable } };
+    }
+    if (external_node_fs_.existsSync(venv)) {
+        // A persistent workspace (self-hosted runner) already has one: sync brings it up to date.
+        const problem = await venvProblem(exec/* runCommand */.d, venv, interpreter);
+        if (!problem) {
+            core/* info */.pq(`${venv} already exists and works with this interpreter; restoring over it is skipped.`);
+            return { outcome: { kind: 'skipped', reason: `${venv} already existed` } };
+        }
+        core/* info */.pq(`Existing ${venv} is unusable (${problem}); replacing it.`);
+        discardVenv(venv, false);
+    }
+    const outcome = await (0,cache/* restoreVenv */.Ev)(venv, keys, CACHE_TIMEOUT_MS);
+    if (outcome.kind === 'failed' || outcome.kind === 'miss') {
+        if (outcome.kind === 'failed')
+            core/* warning */.$e(`Cache restore failed, continuing with a cold sync: ${outcome.reason}`);
+        discardVenv(venv, true); // whatever a broken extraction left behind
+        if (outcome.kind === 'miss')
+            core/* info */.pq(`No cache entry for ${keys.primary} or ${keys.restorePrefix}*.`);
+        return { outcome };
+    }
+    core/* info */.pq(`Restored ${venv} from ${outcome.matchedKey} (${outcome.kind}).`);
+    const problem = await venvProblem(exec/* runCommand */.d, venv, interpreter);
+    if (problem) {
+        core/* warning */.$e(`The restored virtualenv cannot be used (${problem}); deleting it and syncing cold.`);
+        discardVenv(venv, true);
+        return { outcome: { kind: 'miss', durationMs: outcome.durationMs }, discarded: problem };
+    }
+    return { outcome };
 }
 async function sync({ poetry, selection, inputs, project, env, venv, interpreter }, restored, record) {
     const args = syncCommand(poetry, selection, inputs.syncArgs);
     record.syncCommand = `poetry ${args.join(' ')}`;
     if (restored.kind === 'exact') {
-        record.syncSkipped = `exact ${restored.from} hit: the venv was verified for this lock, selection and interpreter`;
+        record.syncSkipped = 'exact cache hit: the venv was saved from this lock, selection and interpreter after it passed verification';
         core/* info */.pq(`Sync skipped: ${record.syncSkipped}.`);
         return;
     }
     await core/* group */.Os(`Sync: ${record.syncCommand}`, async () => {
         if (!external_node_fs_.existsSync(venv))
-            await createVenv(exec/* runCommand */.d1, poetry, project.dir, env, interpreter.executable);
+            await createVenv(exec/* runCommand */.d, poetry, project.dir, env, interpreter.executable);
         else
             assertVirtualenv(venv);
-        const outcome = await syncProject(exec/* runCommand */.d1, poetry, project.dir, args, env, {
+        const outcome = await syncProject(exec/* runCommand */.d, poetry, project.dir, args, env, {
             maxAttempts: 3,
             backoffMs: Number(process.env.SETUP_POETRY_TORCH_RETRY_BACKOFF_MS) || 5_000,
             log: (line) => core/* warning */.$e(line),
@@ -100379,7 +98749,7 @@ async function sync({ poetry, selection, inputs, project, env, venv, interpreter
 }
 async function verify({ venv, mode, expectCuda, detection, project }, record) {
     record.probe = await core/* group */.Os('Verify torch', async () => {
-        const report = await probeTorch(exec/* runCommand */.d1, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
+        const report = await probeTorch(exec/* runCommand */.d, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
         core/* info */.pq(JSON.stringify(report, null, 2));
         return report;
     });
@@ -100396,11 +98766,13 @@ async function verify({ venv, mode, expectCuda, detection, project }, record) {
         throw new ActionError(record.problems.join(' | '), 'torch verification failed', project.pyprojectPath);
     }
 }
-/** The post step saves a snapshot of what was just verified (to the store and the cache); the step itself saves nothing. */
-function main_save({ places, venv, workspace, keys }, restored, record) {
-    const planned = planSave({ places, restore: restored, venv, workspace, key: keys.primary, cacheTimeoutMs: CACHE_TIMEOUT_MS });
-    record.save = planned.cache;
-    record.storeSave = planned.store;
+async function save({ inputs, venv, keys }, restored, record) {
+    const decision = decideSave(inputs.cache, restored);
+    record.save = decision.save
+        ? await core/* group */.Os('Save the virtualenv', () => (0,cache/* saveVenv */.Ny)(venv, keys.primary, CACHE_TIMEOUT_MS))
+        : { saved: false, reason: decision.reason, expected: !decision.trouble };
+    if (!record.save.saved && !record.save.expected)
+        core/* warning */.$e(`The virtualenv was not saved to the cache: ${record.save.reason}`);
 }
 /** An ActionError is the user's to fix: one annotation, no stack. Anything else is a bug and keeps its stack. */
 function reportFailure(error, record) {
@@ -100422,6 +98794,24 @@ function chooseMode(inputs, detection) {
     return detection.cudaUsable
         ? { mode: 'cuda', reason: `auto: ${detection.reason}` }
         : { mode: 'cpu', reason: `auto: no usable NVIDIA GPU (${detection.diagnosis ?? detection.reason})` };
+}
+/** Whether a verified venv goes to the cache: only when it may have changed since the restore and the cache can take it. */
+function decideSave(cacheEnabled, restored) {
+    if (!cacheEnabled)
+        return { save: false, reason: 'cache: false' };
+    switch (restored.kind) {
+        case 'exact':
+            return { save: false, reason: 'exact hit, nothing new to save' };
+        case 'skipped':
+            return { save: false, reason: restored.reason };
+        case 'failed':
+            // Archiving first and then waiting out the same bound again would double the stall.
+            if (restored.stalled)
+                return { save: false, reason: `not tried: the cache service stalled during the restore (${restored.reason})`, trouble: true };
+            return { save: true };
+        default:
+            return { save: true };
+    }
 }
 
 
@@ -100750,18 +99140,18 @@ __nccwpck_require__.d(__webpack_exports__, {
   Yz: () => (/* binding */ core_debug),
   z3: () => (/* binding */ error),
   dN: () => (/* binding */ exportVariable),
-  Gu: () => (/* binding */ getState),
   Os: () => (/* binding */ group),
   pq: () => (/* binding */ info),
+  _o: () => (/* binding */ isDebug),
   lm: () => (/* binding */ notice),
-  LZ: () => (/* binding */ saveState),
   C1: () => (/* binding */ setFailed),
   uH: () => (/* binding */ setOutput),
+  Pq: () => (/* binding */ core_setSecret),
   z: () => (/* reexport */ summary),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, endGroup, getBooleanInput, getIDToken, getInput, getMultilineInput, isDebug, markdownSummary, platform, setCommandEcho, setSecret, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, endGroup, getBooleanInput, getIDToken, getInput, getMultilineInput, getState, markdownSummary, platform, saveState, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -100772,7 +99162,7 @@ var external_os_ = __nccwpck_require__(857);
  * Sanitizes an input into a string so it can be passed into issueCommand safely
  * @param input input to sanitize into a string
  */
-function toCommandValue(input) {
+function utils_toCommandValue(input) {
     if (input === null || input === undefined) {
         return '';
     }
@@ -100879,13 +99269,13 @@ class Command {
     }
 }
 function escapeData(s) {
-    return toCommandValue(s)
+    return utils_toCommandValue(s)
         .replace(/%/g, '%25')
         .replace(/\r/g, '%0D')
         .replace(/\n/g, '%0A');
 }
 function escapeProperty(s) {
-    return toCommandValue(s)
+    return utils_toCommandValue(s)
         .replace(/%/g, '%25')
         .replace(/\r/g, '%0D')
         .replace(/\n/g, '%0A')
@@ -100905,7 +99295,7 @@ var external_fs_ = __nccwpck_require__(9896);
 
 
 
-function issueFileCommand(command, message) {
+function file_command_issueFileCommand(command, message) {
     const filePath = process.env[`GITHUB_${command}`];
     if (!filePath) {
         throw new Error(`Unable to find environment variable for file command ${command}`);
@@ -100913,13 +99303,13 @@ function issueFileCommand(command, message) {
     if (!external_fs_.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    external_fs_.appendFileSync(filePath, `${toCommandValue(message)}${external_os_.EOL}`, {
+    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_.EOL}`, {
         encoding: 'utf8'
     });
 }
-function prepareKeyValueMessage(key, value) {
+function file_command_prepareKeyValueMessage(key, value) {
     const delimiter = `ghadelimiter_${external_crypto_.randomUUID()}`;
-    const convertedValue = toCommandValue(value);
+    const convertedValue = utils_toCommandValue(value);
     // These should realistically never happen, but just in case someone finds a
     // way to exploit uuid generation let's not allow keys or values that contain
     // the delimiter.
@@ -101434,11 +99824,11 @@ var ExitCode;
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function exportVariable(name, val) {
-    const convertedVal = toCommandValue(val);
+    const convertedVal = utils_toCommandValue(val);
     process.env[name] = convertedVal;
     const filePath = process.env['GITHUB_ENV'] || '';
     if (filePath) {
-        return issueFileCommand('ENV', prepareKeyValueMessage(name, val));
+        return file_command_issueFileCommand('ENV', file_command_prepareKeyValueMessage(name, val));
     }
     command_issueCommand('set-env', { name }, convertedVal);
 }
@@ -101472,7 +99862,7 @@ function exportVariable(name, val) {
  * ```
  */
 function core_setSecret(secret) {
-    issueCommand('add-mask', {}, secret);
+    command_issueCommand('add-mask', {}, secret);
 }
 /**
  * Prepends inputPath to the PATH (for this action and future actions)
@@ -101481,7 +99871,7 @@ function core_setSecret(secret) {
 function addPath(inputPath) {
     const filePath = process.env['GITHUB_PATH'] || '';
     if (filePath) {
-        issueFileCommand('PATH', inputPath);
+        file_command_issueFileCommand('PATH', inputPath);
     }
     else {
         command_issueCommand('add-path', {}, inputPath);
@@ -101555,10 +99945,10 @@ function getBooleanInput(name, options) {
 function setOutput(name, value) {
     const filePath = process.env['GITHUB_OUTPUT'] || '';
     if (filePath) {
-        return issueFileCommand('OUTPUT', prepareKeyValueMessage(name, value));
+        return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
     }
     process.stdout.write(external_os_.EOL);
-    command_issueCommand('set-output', { name }, toCommandValue(value));
+    command_issueCommand('set-output', { name }, utils_toCommandValue(value));
 }
 /**
  * Enables or disables the echoing of commands into stdout for the rest of the step.
@@ -101679,7 +100069,7 @@ function saveState(name, value) {
     if (filePath) {
         return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
     }
-    command_issueCommand('save-state', { name }, toCommandValue(value));
+    issueCommand('save-state', { name }, toCommandValue(value));
 }
 /**
  * Gets the value of an state set by this action's main execution.
@@ -101716,10 +100106,15 @@ function getIDToken(aud) {
 /***/ }),
 
 /***/ 7187:
-/***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
-// UNUSED EXPORTS: exec, getExecOutput
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  m: () => (/* binding */ exec)
+});
+
+// UNUSED EXPORTS: getExecOutput
 
 // EXTERNAL MODULE: external "string_decoder"
 var external_string_decoder_ = __nccwpck_require__(3193);
@@ -102349,14 +100744,14 @@ var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arg
  */
 function exec(commandLine, args, options) {
     return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = tr.argStringToArray(commandLine);
+        const commandArgs = argStringToArray(commandLine);
         if (commandArgs.length === 0) {
             throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
         }
         // Path to tool to execute should be first arg
         const toolPath = commandArgs[0];
         args = commandArgs.slice(1).concat(args || []);
-        const runner = new tr.ToolRunner(toolPath, args, options);
+        const runner = new ToolRunner(toolPath, args, options);
         return runner.exec();
     });
 }
@@ -102411,7 +100806,10 @@ function getExecOutput(commandLine, args, options) {
 /***/ 2145:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
-/* unused harmony exports BasicCredentialHandler, BearerCredentialHandler, PersonalAccessTokenCredentialHandler */
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   tZ: () => (/* binding */ BearerCredentialHandler)
+/* harmony export */ });
+/* unused harmony exports BasicCredentialHandler, PersonalAccessTokenCredentialHandler */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -102491,15 +100889,24 @@ class PersonalAccessTokenCredentialHandler {
 /***/ }),
 
 /***/ 4942:
-/***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
-// UNUSED EXPORTS: Headers, HttpClient, HttpClientError, HttpClientResponse, HttpCodes, MediaTypes, getProxyUrl, isHttps
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Qq: () => (/* binding */ HttpClient),
+  Kg: () => (/* binding */ HttpClientError),
+  Hv: () => (/* binding */ HttpCodes)
+});
+
+// UNUSED EXPORTS: Headers, HttpClientResponse, MediaTypes, getProxyUrl, isHttps
 
 // EXTERNAL MODULE: external "http"
 var external_http_ = __nccwpck_require__(8611);
+var external_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_http_, 2);
 // EXTERNAL MODULE: external "https"
 var external_https_ = __nccwpck_require__(5692);
+var external_https_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_https_, 2);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
 function getProxyUrl(reqUrl) {
     const usingSsl = reqUrl.protocol === 'https:';
@@ -102592,7 +100999,7 @@ class DecodedURL extends URL {
 }
 //# sourceMappingURL=proxy.js.map
 // EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var node_modules_tunnel = __nccwpck_require__(770);
+var tunnel = __nccwpck_require__(770);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
 var undici = __nccwpck_require__(6752);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
@@ -102670,7 +101077,7 @@ const HttpResponseRetryCodes = [
     HttpCodes.ServiceUnavailable,
     HttpCodes.GatewayTimeout
 ];
-const RetryableHttpVerbs = (/* unused pure expression or super */ null && (['OPTIONS', 'GET', 'DELETE', 'HEAD']));
+const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
 const ExponentialBackoffCeiling = 10;
 const ExponentialBackoffTimeSlice = 5;
 class HttpClientError extends Error {
@@ -103019,7 +101426,7 @@ class HttpClient {
     }
     getAgentDispatcher(serverUrl) {
         const parsedUrl = new URL(serverUrl);
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
         const useProxy = proxyUrl && proxyUrl.hostname;
         if (!useProxy) {
             return;
@@ -103030,7 +101437,7 @@ class HttpClient {
         const info = {};
         info.parsedUrl = requestUrl;
         const usingSsl = info.parsedUrl.protocol === 'https:';
-        info.httpModule = usingSsl ? https : http;
+        info.httpModule = usingSsl ? external_https_namespaceObject : external_http_namespaceObject;
         const defaultPort = usingSsl ? 443 : 80;
         info.options = {};
         info.options.host = info.parsedUrl.hostname;
@@ -103129,7 +101536,7 @@ class HttpClient {
     }
     _getAgent(parsedUrl) {
         let agent;
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
         const useProxy = proxyUrl && proxyUrl.hostname;
         if (this._keepAlive && useProxy) {
             agent = this._proxyAgent;
@@ -103144,7 +101551,7 @@ class HttpClient {
         const usingSsl = parsedUrl.protocol === 'https:';
         let maxSockets = 100;
         if (this.requestOptions) {
-            maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
+            maxSockets = this.requestOptions.maxSockets || external_http_.globalAgent.maxSockets;
         }
         // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
         if (proxyUrl && proxyUrl.hostname) {
@@ -103169,7 +101576,7 @@ class HttpClient {
         // if tunneling agent isn't assigned create a new agent
         if (!agent) {
             const options = { keepAlive: this._keepAlive, maxSockets };
-            agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
+            agent = usingSsl ? new external_https_.Agent(options) : new external_http_.Agent(options);
             this._agent = agent;
         }
         if (usingSsl && this._ignoreSslError) {
@@ -103192,7 +101599,7 @@ class HttpClient {
             return proxyAgent;
         }
         const usingSsl = parsedUrl.protocol === 'https:';
-        proxyAgent = new ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+        proxyAgent = new undici/* ProxyAgent */.kT(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
             token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
         })));
         this._proxyAgentDispatcher = proxyAgent;
@@ -103299,12 +101706,14 @@ const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCa
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ck: () => (/* binding */ mkdir),
 /* harmony export */   H8: () => (/* binding */ IS_WINDOWS),
 /* harmony export */   Qh: () => (/* binding */ isRooted),
+/* harmony export */   rm: () => (/* binding */ rm),
 /* harmony export */   t2: () => (/* binding */ exists),
 /* harmony export */   vr: () => (/* binding */ tryGetExecutablePath)
 /* harmony export */ });
-/* unused harmony exports chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink, readlink, UV_FS_O_EXLOCK, READONLY, isDirectory, getCmdPath */
+/* unused harmony exports chmod, copyFile, lstat, open, readdir, rename, rmdir, stat, symlink, unlink, readlink, UV_FS_O_EXLOCK, READONLY, isDirectory, getCmdPath */
 /* harmony import */ var fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9896);
 /* harmony import */ var path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6928);
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
@@ -103493,9 +101902,11 @@ function getCmdPath() {
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   K7: () => (/* binding */ which)
+/* harmony export */   K7: () => (/* binding */ which),
+/* harmony export */   U$: () => (/* binding */ mkdirP),
+/* harmony export */   Yz: () => (/* binding */ rmRF)
 /* harmony export */ });
-/* unused harmony exports cp, mv, rmRF, mkdirP, findInPath */
+/* unused harmony exports cp, mv, findInPath */
 /* harmony import */ var assert__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2613);
 /* harmony import */ var path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6928);
 /* harmony import */ var _io_util_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(90);
@@ -103588,7 +101999,7 @@ function mv(source_1, dest_1) {
  */
 function rmRF(inputPath) {
     return __awaiter(this, void 0, void 0, function* () {
-        if (ioUtil.IS_WINDOWS) {
+        if (_io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .IS_WINDOWS */ .H8) {
             // Check for invalid characters
             // https://docs.microsoft.com/en-us/windows/win32/fileio/naming-a-file
             if (/[*"<>|]/.test(inputPath)) {
@@ -103597,7 +102008,7 @@ function rmRF(inputPath) {
         }
         try {
             // note if path does not exist, error is silent
-            yield ioUtil.rm(inputPath, {
+            yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__.rm(inputPath, {
                 force: true,
                 maxRetries: 3,
                 recursive: true,
@@ -103618,8 +102029,8 @@ function rmRF(inputPath) {
  */
 function mkdirP(fsPath) {
     return __awaiter(this, void 0, void 0, function* () {
-        ok(fsPath, 'a path argument must be provided');
-        yield ioUtil.mkdir(fsPath, { recursive: true });
+        (0,assert__WEBPACK_IMPORTED_MODULE_0__.ok)(fsPath, 'a path argument must be provided');
+        yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .mkdir */ .Ck(fsPath, { recursive: true });
     });
 }
 /**
@@ -103894,6 +102305,36 @@ module.exports = /*#__PURE__*/JSON.parse('{"name":"@actions/cache","version":"6.
 /******/ 			() => (module);
 /******/ 		__nccwpck_require__.d(getter, { a: getter });
 /******/ 		return getter;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
 /******/ 	};
 /******/ })();
 /******/ 
