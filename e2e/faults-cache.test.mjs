@@ -46,27 +46,28 @@ describe('cache service and archives', { concurrency: 4 }, () => {
       ['ACTIONS_RUNTIME_TOKEN', /^Cache skipped: the runner gave this step no ACTIONS_RUNTIME_TOKEN\.$/],
       ['ACTIONS_RESULTS_URL', /^Cache skipped: the cache service is not configured on this runner/],
     ]) {
-      faultCase(`no ${variable}: the cache is skipped with one notice; sync and verify still run`, async (c) => {
-        // The seeding job's .venv is still there, as on a persistent self-hosted runner.
+      faultCase(`no ${variable}: the cache is skipped with one notice; the existing venv is used and verified`, async (c) => {
+        // The seeding job's .venv is still there, as on a persistent self-hosted runner; it carries
+        // the key it was verified for, so it is an exact local hit (issue 12) and verify still runs.
         const from = stage.cache.requests.length;
         const result = await c.run(home, { mode: 'cpu' }, { cache: stage.cache, env: { [variable]: undefined } });
         assertVerified(result);
         assert.equal(notices(result).length, 1, JSON.stringify(result.annotations));
         assert.match(notices(result)[0].message, reason);
         assert.deepEqual(warnings(result), []);
-        assert.match(result.summary, /Sync \| `poetry sync [^|]*` in \d/);
+        assert.match(result.summary, /Sync \| skipped: exact local hit/);
         assert.match(result.log, /::group::Verify torch/);
         assert.equal(stage.cache.requests.length, from, 'no request reached the cache service');
       });
     }
 
     faultCase('ACTIONS_CACHE_MODE=none: nothing restored, nothing saved, no warning', async (c) => {
-      // The seeding job's .venv is still there: sync and verify run, the service is never asked.
+      // The seeding job's .venv is still there and carries its key: an exact local hit, verified; the service is never asked.
       const from = stage.cache.requests.length;
       const result = await c.run(home, { mode: 'cpu' }, { cache: stage.cache, env: { ACTIONS_CACHE_MODE: 'none' } });
       assertVerified(result);
       assert.equal(stage.cache.requests.length, from, 'no request reached the cache service');
-      assert.equal(result.outputs['cache-matched-key'], '');
+      assert.equal(result.outputs['restored-from'], 'none', 'nothing restored');
       assert.deepEqual(warnings(result), []);
       assert.equal(notices(result).length, 1, JSON.stringify(result.annotations));
       assert.match(notices(result)[0].message, /^Cache skipped: ACTIONS_CACHE_MODE is 'none'/);
