@@ -8,8 +8,10 @@ export interface CommandResult {
   stdout: string;
   stderr: string;
   timedOut: boolean;
-  /** Set when the program could not be started at all (ENOENT, EACCES, a refused batch file). */
+  /** Set when the program could not be started at all (ENOENT, EACCES). */
   spawnError?: string;
+  /** The signal that ended the program (exitCode is then 128), e.g. 'SIGILL'. */
+  signal?: NodeJS.Signals;
 }
 
 export interface CommandOptions {
@@ -18,6 +20,8 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** Copy output to the log as it arrives (long steps such as `poetry sync`). */
   stream?: boolean;
+  /** Where streamed output goes instead of the log (the cache worker's relay rewrites annotations). */
+  echo?: (chunk: string) => void;
 }
 
 /** The one way this action starts a program: argv array, no shell, bounded in time, never rejects. */
@@ -114,30 +118,37 @@ function start(file: string, args: string[], options: CommandOptions, deps: Exec
       clearTimeout(pipeTimer);
       resolve(result);
     };
-    const exitCode = (code: number | null, signal: NodeJS.Signals | null): number => code ?? (signal ? 128 : -1);
+    const ended = (code: number | null, signal: NodeJS.Signals | null): CommandResult => ({
+      exitCode: code ?? (signal ? 128 : -1),
+      stdout,
+      stderr,
+      timedOut,
+      ...(signal ? { signal } : {}),
+    });
     const timer = options.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
           killTree(child.pid, deps.platform);
         }, options.timeoutMs)
       : undefined;
+    const echo = options.echo ?? ((chunk: string) => process.stdout.write(chunk));
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
-      if (options.stream) process.stdout.write(chunk);
+      if (options.stream) echo(chunk);
     });
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
-      if (options.stream) process.stdout.write(chunk);
+      if (options.stream) echo(chunk);
     });
     child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
     child.on('exit', (code, signal) => {
       pipeTimer = setTimeout(() => {
         child.stdout?.destroy();
         child.stderr?.destroy();
-        finish({ exitCode: exitCode(code, signal), stdout, stderr, timedOut });
+        finish(ended(code, signal));
       }, deps.pipeGraceMs);
     });
-    child.on('close', (code, signal) => finish({ exitCode: exitCode(code, signal), stdout, stderr, timedOut }));
+    child.on('close', (code, signal) => finish(ended(code, signal)));
   });
 }
 
