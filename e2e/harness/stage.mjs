@@ -15,7 +15,8 @@ export { REPO_ROOT };
 
 /**
  * Starts the index and the cache service and makes sure Poetry and the wheels are here.
- * `poetryCacheDir`: Poetry's own cache; shared (the default) so cold syncs reuse downloaded wheels.
+ * `poetryCacheDir`: Poetry's own cache; shared by default (one per set of served files) so cold
+ * syncs reuse downloaded wheels.
  * `cudaWheelsDir`: wheels for the cu130 route; default: the CUDA torch test double.
  */
 export async function startStage({ cacheRoot = DEFAULT_CACHE_ROOT, poetryCacheDir, cudaWheelsDir } = {}) {
@@ -28,6 +29,10 @@ export async function startStage({ cacheRoot = DEFAULT_CACHE_ROOT, poetryCacheDi
   const index = await startPackageIndex({ wheelsDir: wheels.dir, cudaWheelsDir });
   const cache = await startCacheServer();
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'spt-stage-'));
+  // Poetry caches a release's hashes per source, name and version, whatever the URL: a served
+  // file whose bytes change (a rebuilt test double) must not meet the old hashes, so the
+  // default cache belongs to one set of served files.
+  poetryCacheDir ??= path.join(cacheRoot, `poetry-cache-${index.fingerprint.slice(0, 12)}`);
   const baseEnv = poetryEnv({ cacheRoot, cacheDir: poetryCacheDir });
   baseEnv.PATH = `${await poetryOnlyBin(poetry, scratch)}${path.delimiter}${baseEnv.PATH}`;
   let counter = 0;
