@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Detection } from '../src/detect.js';
+import type { Detection } from '../src/detect/index.js';
 import { preflightCuda } from '../src/preflight.js';
 import { loadProject } from '../src/project.js';
 

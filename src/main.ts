@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cacheKeys, cacheUnavailableReason, restoreVenv, runnerFingerprint, saveVenv, type RestoreOutcome } from './cache.js';
-import { detectGpu, defaultDetectDeps, type Detection } from './detect.js';
+import { detectGpu, defaultDetectDeps, type Detection } from './detect/index.js';
 import { ActionError } from './errors.js';
 import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';

@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { checkCapability, cudaDriverSupport, cudaFromLocalLabel, newestCudaForDriver } from './cuda.js';
-import type { Detection } from './detect.js';
+import type { Detection } from './detect/index.js';
 import { ActionError } from './errors.js';
 import { lockedTorch, type Project } from './project.js';
 

@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { Outputs } from './constants.js';
-import type { Detection } from './detect.js';
+import type { Detection } from './detect/index.js';
+import { seconds } from './format.js';
 import type { RestoreOutcome, SaveOutcome } from './cache.js';
 import type { ProbeReport } from './verify.js';
 
@@ -46,10 +47,6 @@ export function writeOutputs(record: RunRecord): void {
   set(Outputs.torchCudaVersion, probe?.cuda_version);
   set(Outputs.cudaAvailable, probe ? probe.cuda_available === true : undefined);
   set(Outputs.deviceCount, probe ? (probe.device_count ?? 0) : undefined);
-}
-
-function seconds(ms: number | undefined): string {
-  return ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`;
 }
 
 function describeRestore(restore: RestoreOutcome | undefined): string {

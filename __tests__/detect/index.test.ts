@@ -2,18 +2,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  defaultDetectDeps,
-  detectGpu,
-  nvidiaSmiCandidatesFor,
-  nvidiaSmiQueryArgs,
-  parseProcDriverVersion,
-  type DetectDeps,
-  type Detection,
-} from '../src/detect.js';
-import { runCommand, type CommandOptions, type CommandResult, type RunCommand } from '../src/exec.js';
+import { defaultDetectDeps, detectGpu, nvidiaSmiCandidatesFor, nvidiaSmiQueryArgs, type DetectDeps, type Detection } from '../../src/detect/index.js';
+import { runCommand, type CommandOptions, type CommandResult, type RunCommand } from '../../src/exec.js';
 
-const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const LINUX_SOURCES = ['sysfs-pci', 'proc-driver-version', 'sys-module-version', 'nvidia-smi', 'dev-nodes', 'environment'];
 const LEGACY_FIELDS = ['index', 'name', 'driver_version', 'memory.total', 'pci.bus_id'];
 
@@ -448,18 +440,6 @@ describe('defaults', () => {
     ],
   ] as const)('nvidia-smi candidates on %s with %j', (platform, env, expected) => {
     expect(nvidiaSmiCandidatesFor(platform, env)).toEqual(expected);
-  });
-});
-
-describe('recorded /proc/driver/nvidia/version texts', () => {
-  const dir = path.join(FIXTURES, 'proc-driver-version');
-  it.each(readdirSync(dir))('%s parses to the version in its name', (file) => {
-    const version = /(\d+\.\d+\.\d+)/.exec(file)?.[1];
-    expect(parseProcDriverVersion(readFileSync(path.join(dir, file), 'utf8'))).toBe(version);
-  });
-
-  it('reads nothing from unrelated text', () => {
-    expect(parseProcDriverVersion('GCC version:  gcc version 13.3.0')).toBeUndefined();
   });
 });
 
