@@ -37,7 +37,8 @@ export function writeOutputs(record: RunRecord): void {
   set(Outputs.gpuDetected, detection ? detection.cudaUsable : undefined);
   set(Outputs.gpuNames, detection?.gpus.map((gpu) => gpu.name).join(', '));
   set(Outputs.driverVersion, detection?.driverVersion);
-  set(Outputs.cudaDriverVersion, record.cudaDriverVersion);
+  // Known as soon as detection ends, so every exit path after it has it.
+  set(Outputs.cudaDriverVersion, detection?.cudaDriverVersion ?? record.cudaDriverVersion);
   set(Outputs.cacheHit, restore?.kind === 'exact');
   set(Outputs.cacheMatchedKey, restore && 'matchedKey' in restore ? restore.matchedKey : undefined);
   set(Outputs.cacheKey, record.cacheKey);
@@ -78,7 +79,8 @@ export function summaryMarkdown(record: RunRecord): string {
     for (const source of detection.sources) rows.push([`source: ${source.source}`, `${source.ok ? 'yes' : 'no'}: ${source.detail}`]);
   }
   if (record.mode) rows.push(['Mode', `${record.mode}${record.modeReason ? ` (${record.modeReason})` : ''}`]);
-  if (record.cudaDriverVersion) rows.push(['Newest CUDA the driver supports', record.cudaDriverVersion]);
+  const cudaDriver = detection?.cudaDriverVersionDetail ?? record.cudaDriverVersion;
+  if (cudaDriver) rows.push(['Newest CUDA the driver supports', cudaDriver]);
   if (record.pythonVersion) rows.push(['Python', record.pythonVersion]);
   if (record.poetryVersion) rows.push(['Poetry', record.poetryVersion]);
   if (record.cacheKey) rows.push(['Cache key', `\`${record.cacheKey}\``]);

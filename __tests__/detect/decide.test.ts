@@ -14,6 +14,8 @@ function linux(over: Partial<LinuxFacts>): LinuxFacts {
     smi: { kind: 'not-installed', tried: ['nvidia-smi'] },
     nodes: { usable: true, gpuNodes: ['/dev/nvidia0'], record: { ...record, source: 'dev-nodes' } },
     hidden: { record: { ...record, source: 'environment' } },
+    tegra: { isTegra: false },
+    wsl: { isWsl: false, dxg: false },
     ...over,
   };
 }
@@ -26,6 +28,7 @@ const listed: SmiOutcome = {
   skippedLines: 0,
   exitCode: 0,
   message: '',
+  header: { cudaVersion: '12.2' },
 };
 
 describe('decide on Linux', () => {

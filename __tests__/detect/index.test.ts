@@ -23,15 +23,21 @@ function recording(name: string): CommandResult {
 
 /**
  * A double for nvidia-smi: replays recorded outputs (fixtures/nvidia-smi/<name>.exit<N>.<ext>)
- * in call order instead of running anything; when `installedAt` is given, any other program
- * name fails to start the way spawn reports a missing file.
+ * instead of running anything: the --query-gpu calls get `recordings` in call order, a plain
+ * `nvidia-smi` call (the header with the CUDA version) gets `table`. Without a `table` that
+ * call fails the way a broken nvidia-smi would (exit 1), so the driver table has to answer.
+ * When `installedAt` is given, any other program name fails to start the way spawn reports
+ * a missing file.
  */
-function recordedNvidiaSmi(recordings: string[], installedAt?: string): { run: RunCommand; calls: Call[] } {
+function recordedNvidiaSmi(recordings: string[], installedAt?: string, table?: string): { run: RunCommand; calls: Call[] } {
   const calls: Call[] = [];
   let replayed = 0;
   const run: RunCommand = async (file, args, options) => {
     calls.push({ file, args, options });
     if (installedAt !== undefined && file !== installedAt) return notFound(file);
+    if (args.length === 0) {
+      return table ? recording(table) : { exitCode: 1, stdout: '', stderr: 'TEST DOUBLE: no table recorded for this case', timedOut: false };
+    }
     const name = recordings[replayed++];
     if (name === undefined) throw new Error(`nvidia-smi run ${replayed} times, only ${recordings.length} recording(s)`);
     return recording(name);
@@ -116,7 +122,10 @@ describe('detectGpu on Linux', () => {
     expect(detail(detection, 'proc-driver-version')).toBe('535.104.05 (proprietary kernel module)');
     expect(detail(detection, 'sys-module-version')).toBe('535.104.05');
     expect(detail(detection, 'dev-nodes')).toBe('/dev/nvidia0, /dev/nvidia-modeset, /dev/nvidia-uvm, /dev/nvidia-uvm-tools, /dev/nvidiactl');
-    expect(smi.calls).toEqual([{ file: 'nvidia-smi', args: nvidiaSmiQueryArgs(), options: { env: {}, timeoutMs: 10_000 } }]);
+    expect(smi.calls).toEqual([
+      { file: 'nvidia-smi', args: nvidiaSmiQueryArgs(), options: { env: {}, timeoutMs: 10_000 } },
+      { file: 'nvidia-smi', args: [], options: { env: {}, timeoutMs: 10_000 } },
+    ]);
     expect(smi.calls[0].args).toEqual(['--query-gpu=index,name,driver_version,compute_cap,memory.total,pci.bus_id', '--format=csv,noheader,nounits']);
   });
 
@@ -309,7 +318,7 @@ describe('detectGpu on Linux', () => {
   it('falls back to a query without compute_cap on drivers that reject it', async () => {
     const smi = recordedNvidiaSmi(['query-p100-470-compute-cap-invalid.exit2.txt', 'query-legacy-p100-470.exit0.csv']);
     const detection = await detectGpu(linux('p100-driver-470', { run: smi.run }));
-    expect(smi.calls.map((call) => call.args)).toEqual([nvidiaSmiQueryArgs(), nvidiaSmiQueryArgs(LEGACY_FIELDS)]);
+    expect(smi.calls.map((call) => call.args)).toEqual([nvidiaSmiQueryArgs(), nvidiaSmiQueryArgs(LEGACY_FIELDS), []]);
     expect(smi.calls[1].args[0]).toBe('--query-gpu=index,name,driver_version,memory.total,pci.bus_id');
     expect(detection.cudaUsable).toBe(true);
     expect(detection.gpus).toEqual([
@@ -387,7 +396,7 @@ describe('detectGpu on Windows', () => {
   it('finds nvidia-smi.exe in System32 when it is not on PATH', async () => {
     const smi = recordedNvidiaSmi(['query-windows-rtx4090-560.exit0.csv'], 'C:\\Windows\\System32\\nvidia-smi.exe');
     const detection = await detectGpu(windows({ run: smi.run }));
-    expect(smi.calls.map((call) => call.file)).toEqual(['nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe']);
+    expect(smi.calls.map((call) => call.file)).toEqual(['nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe']);
     expect(detection.cudaUsable).toBe(true);
     expect(detection.driverVersion).toBe('560.94');
     expect(detection.gpus).toEqual([

@@ -3,13 +3,19 @@
  * line that says why. Pure: the sources are read before (index.ts), so every combination
  * is tested without a filesystem or a program.
  */
+import { chooseCudaVersion } from './cuda-version.js';
+import { decideJetson } from './decide-jetson.js';
+import { decideWsl } from './decide-wsl.js';
 import type { DeviceNodes } from './devices.js';
 import type { DriverVersionRead } from './driver.js';
 import type { HiddenCheck } from './environment.js';
+import { libcudaRecord, type LibcudaAnswer } from './libcuda.js';
 import { smiComplaint, smiRecord, type SmiOutcome } from './nvidia-smi.js';
 import { sameBusAddress, type PciFunction, type PciScan } from './sysfs.js';
-import { countBy } from './text.js';
+import type { TegraFacts } from './tegra.js';
 import type { Detection, GpuInfo } from './types.js';
+import { blocked, describeHardware, hiddenDetection, type Base, type Verdict } from './verdict.js';
+import type { WslFacts } from './wsl.js';
 
 export interface LinuxFacts {
   platform: 'linux';
@@ -19,6 +25,10 @@ export interface LinuxFacts {
   smi: SmiOutcome;
   nodes: DeviceNodes;
   hidden: HiddenCheck;
+  tegra: TegraFacts;
+  wsl: WslFacts;
+  /** Asked only where nvidia-smi gave no GPU list but a driver may still be there to answer. */
+  libcuda?: LibcudaAnswer;
 }
 
 export interface WindowsFacts {
@@ -34,15 +44,19 @@ export interface OtherFacts {
 
 export type Facts = LinuxFacts | WindowsFacts | OtherFacts;
 
-type Verdict = Pick<Detection, 'cudaUsable' | 'diagnosis' | 'reason'>;
-type Base = Omit<Detection, keyof Verdict>;
-
 export function decide(facts: Facts): Detection {
   switch (facts.platform) {
-    case 'linux':
-      return decideLinux(facts);
-    case 'win32':
-      return decideWindows(facts);
+    case 'linux': {
+      let detection: Detection;
+      if (facts.tegra.isTegra) detection = decideJetson(facts);
+      else if (facts.wsl.isWsl) detection = decideWsl(facts);
+      else detection = decideLinux(facts);
+      return { ...detection, ...chooseCudaVersion(facts.smi, facts.libcuda, detection.driverVersion) };
+    }
+    case 'win32': {
+      const detection = decideWindows(facts);
+      return { ...detection, ...chooseCudaVersion(facts.smi, undefined, detection.driverVersion) };
+    }
     default: {
       const reason =
         facts.platform === 'darwin'
@@ -56,6 +70,7 @@ export function decide(facts: Facts): Detection {
 function decideLinux(facts: LinuxFacts): Detection {
   const { pci, procDriver, moduleDriver, smi, nodes, hidden } = facts;
   const sources = [pci.record, procDriver.record, moduleDriver.record, smiRecord(smi), nodes.record, hidden.record];
+  if (facts.libcuda) sources.push(libcudaRecord(facts.libcuda));
   const kernelDriver = procDriver.version ?? moduleDriver.version;
   const pciGpus = pci.gpus.map((fn): GpuInfo => ({
     name: `NVIDIA GPU ${fn.vendorDevice}`,
@@ -137,29 +152,6 @@ function decideWindows(facts: WindowsFacts): Detection {
     default:
       return { ...base, ...blocked(smiComplaint(smi)) };
   }
-}
-
-function blocked(diagnosis: string): Verdict {
-  return { cudaUsable: false, diagnosis, reason: `CUDA not usable: ${diagnosis}` };
-}
-
-/** GPUs the environment hides count as no GPU, whatever else was found. */
-function hiddenDetection(base: Base, setting: string, hardware: string): Detection {
-  return {
-    ...base,
-    cudaUsable: false,
-    hiddenByEnv: setting,
-    diagnosis: `GPUs hidden by ${setting}`,
-    reason: `CUDA not usable: GPUs hidden by ${setting} (environment)${hardware ? `; present: ${hardware}` : ''}`,
-  };
-}
-
-/** '4 x NVIDIA H100 80GB HBM3', '1 x NVIDIA GPU 10de:1eb8'. */
-function describeHardware(gpus: GpuInfo[]): string {
-  return countBy(
-    gpus.map((gpu) => gpu.name),
-    true,
-  );
 }
 
 function withPciIds(gpus: GpuInfo[], pciGpus: PciFunction[]): GpuInfo[] {

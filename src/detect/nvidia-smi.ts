@@ -1,6 +1,7 @@
 /**
  * What nvidia-smi says: the GPUs the driver answers for, through one bounded csv query
- * (and a query without compute_cap for drivers before R510).
+ * (and a query without compute_cap for drivers before R510), then the CUDA version from the
+ * header of its plain table, which no --query-gpu field gives on every driver.
  */
 import type { CommandResult } from '../exec.js';
 import { seconds } from '../format.js';
@@ -22,8 +23,23 @@ export function nvidiaSmiQueryArgs(fields: string[] = QUERY_FIELDS): string[] {
   return [`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits'];
 }
 
+/** The CUDA version in the plain table's header, or why there is none. */
+export interface SmiHeader {
+  cudaVersion?: string;
+  failure?: string;
+}
+
 export type SmiOutcome =
-  | { kind: 'listed'; program: string; gpus: GpuInfo[]; legacyQuery: boolean; skippedLines: number; exitCode: number; message: string }
+  | {
+      kind: 'listed';
+      program: string;
+      gpus: GpuInfo[];
+      legacyQuery: boolean;
+      skippedLines: number;
+      exitCode: number;
+      message: string;
+      header: SmiHeader;
+    }
   | { kind: 'not-installed'; tried: string[] }
   | { kind: 'cannot-start'; program: string; message: string }
   | { kind: 'timed-out'; program: string; timeoutMs: number }
@@ -31,8 +47,9 @@ export type SmiOutcome =
   | { kind: 'no-gpus'; program: string; exitCode: number; message: string }
   | { kind: 'garbage'; program: string; sample: string };
 
-export async function queryNvidiaSmi(deps: DetectDeps): Promise<SmiOutcome> {
-  const candidates = deps.nvidiaSmiCandidates ?? nvidiaSmiCandidatesFor(deps.platform, deps.env);
+/** `extraCandidates`: where else this system keeps nvidia-smi (WSL2: /usr/lib/wsl/lib, not always on PATH). */
+export async function queryNvidiaSmi(deps: DetectDeps, extraCandidates: string[] = []): Promise<SmiOutcome> {
+  const candidates = deps.nvidiaSmiCandidates ?? [...nvidiaSmiCandidatesFor(deps.platform, deps.env), ...extraCandidates];
   const tried: string[] = [];
   for (const program of candidates) {
     const run = (fields: string[]): Promise<CommandResult> =>
@@ -50,9 +67,32 @@ export async function queryNvidiaSmi(deps: DetectDeps): Promise<SmiOutcome> {
       legacyQuery = true;
       result = await run(LEGACY_QUERY_FIELDS);
     }
-    return interpretQuery(program, result, legacyQuery ? LEGACY_QUERY_FIELDS : QUERY_FIELDS, legacyQuery, deps.nvidiaSmiTimeoutMs);
+    const outcome = interpretQuery(program, result, legacyQuery ? LEGACY_QUERY_FIELDS : QUERY_FIELDS, legacyQuery, deps.nvidiaSmiTimeoutMs);
+    if (outcome.kind !== 'listed') return outcome;
+    // Only a driver that answered the query is asked again; the header call has the same bound.
+    const table = await deps.run(program, [], { env: deps.env, timeoutMs: deps.nvidiaSmiTimeoutMs });
+    return { ...outcome, header: readHeader(table, deps.nvidiaSmiTimeoutMs) };
   }
   return { kind: 'not-installed', tried };
+}
+
+function readHeader(result: CommandResult, timeoutMs: number): SmiHeader {
+  if (result.timedOut) return { failure: `no answer within ${seconds(timeoutMs)}` };
+  if (result.spawnError !== undefined) return { failure: result.spawnError };
+  if (result.exitCode !== 0) return { failure: `exit ${result.exitCode}: ${firstMeaningfulLine(outputOf(result)) || 'no output'}` };
+  return parseSmiHeader(result.stdout);
+}
+
+/**
+ * "| NVIDIA-SMI 590.48.01  Driver Version: 590.48.01  CUDA Version: 13.1 |", and from R610 on
+ * "| NVIDIA-SMI 610.43.02  KMD Version: 610.43.02  CUDA UMD Version: 13.3 |". Drivers print
+ * "ERR!" (WSL2 with a mismatched library) or "N/A" (Jetson) where they do not know.
+ */
+export function parseSmiHeader(text: string): SmiHeader {
+  const shown = /CUDA (?:UMD )?Version:\s*(\S+)/.exec(text)?.[1];
+  if (shown === undefined) return { failure: 'no CUDA Version in its header' };
+  if (!/^\d+\.\d+$/.test(shown)) return { failure: `its header shows CUDA Version: ${shown}` };
+  return { cudaVersion: shown };
 }
 
 export function interpretQuery(program: string, result: CommandResult, fields: string[], legacyQuery: boolean, timeoutMs: number): SmiOutcome {
@@ -65,7 +105,16 @@ export function interpretQuery(program: string, result: CommandResult, fields: s
     .filter(Boolean);
   const gpus = lines.map((line) => parseQueryRow(line, fields)).filter((gpu): gpu is GpuInfo => gpu !== undefined);
   if (gpus.length > 0) {
-    return { kind: 'listed', program, gpus, legacyQuery, skippedLines: lines.length - gpus.length, exitCode: result.exitCode, message };
+    return {
+      kind: 'listed',
+      program,
+      gpus,
+      legacyQuery,
+      skippedLines: lines.length - gpus.length,
+      exitCode: result.exitCode,
+      message,
+      header: { failure: 'not asked' },
+    };
   }
   // nvidia-smi prints its errors on stdout; "No devices were found" comes with exit 6.
   if (/no devices were found/i.test(outputOf(result)) || (result.exitCode === 0 && lines.length === 0)) {

@@ -10,6 +10,8 @@ export interface DetectDeps {
   nvidiaSmiTimeoutMs: number;
   /** Programs tried in order until one starts; defaults per platform (see nvidiaSmiCandidatesFor). */
   nvidiaSmiCandidates?: string[];
+  /** The interpreter that runs cuda_driver.py where nvidia-smi is missing; python3 (python on Windows) by default. */
+  python?: string;
 }
 
 export interface GpuInfo {
@@ -25,7 +27,7 @@ export interface GpuInfo {
 }
 
 export interface SourceRecord {
-  source: 'sysfs-pci' | 'proc-driver-version' | 'sys-module-version' | 'nvidia-smi' | 'dev-nodes' | 'environment';
+  source: 'sysfs-pci' | 'proc-driver-version' | 'sys-module-version' | 'nvidia-smi' | 'dev-nodes' | 'environment' | 'tegra' | 'wsl' | 'libcuda';
   /** true when this source speaks for CUDA being usable (found a GPU, a driver, nodes; env hides nothing). */
   ok: boolean;
   /** What it said, one line, for the summary. */
@@ -48,4 +50,14 @@ export interface Detection {
   diagnosis?: string;
   /** One line for the log: why cudaUsable is what it is, naming the source. */
   reason: string;
+  /** The newest CUDA version the driver supports, e.g. '13.1': what the cuda-driver-version output says. */
+  cudaDriverVersion?: string;
+  /** Who answered cudaDriverVersion: the driver itself (nvidia-smi's header, libcuda) or, failing both, the driver table. */
+  cudaDriverVersionFrom?: 'nvidia-smi' | 'libcuda' | 'driver-table';
+  /** One line: the version and where it came from, or why it is unknown. */
+  cudaDriverVersionDetail?: string;
+  /** Set where the GPU is not a PCI device of a Linux kernel driver: a Jetson's integrated GPU, or WSL2's passed-through one. */
+  system?: 'jetson' | 'wsl2';
+  /** Jetson only: the L4T release, e.g. '35.3.1' (never a driver version). */
+  l4tRelease?: string;
 }
