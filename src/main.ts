@@ -14,7 +14,6 @@ import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
 import { assertVirtualenv, discardVenv, venvProblem } from './venv.js';
 import { preflightCuda } from './preflight.js';
-import { newestCudaForDriver } from './cuda.js';
 
 const CACHE_TIMEOUT_MS = Number(process.env.SETUP_POETRY_TORCH_CACHE_TIMEOUT_MS) || 20 * 60_000;
 const SYNC_TIMEOUT_MS = 60 * 60_000;
@@ -29,9 +28,11 @@ export async function run(): Promise<void> {
       const found = await detectGpu(defaultDetectDeps());
       for (const source of found.sources) core.info(`${source.source}: ${source.detail}`);
       core.info(found.reason);
+      if (found.cudaDriverVersionDetail) core.info(`Newest CUDA the driver supports: ${found.cudaDriverVersionDetail}`);
       return found;
     });
     record.detection = detection;
+    record.cudaDriverVersion = detection.cudaDriverVersion;
     const { mode, reason } = chooseMode(inputs, detection);
     record.mode = mode;
     record.modeReason = reason;
@@ -41,7 +42,6 @@ export async function run(): Promise<void> {
     const project = loadProject(inputs.workingDirectory);
     const selection: Selection = mode === 'cuda' ? { extras: inputs.cudaExtras, groups: inputs.cudaGroups } : { extras: inputs.cpuExtras, groups: [] };
     checkSelection(project, selection, mode);
-    if (detection.driverVersion) record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
     if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform);
 
     const interpreter = await resolveInterpreter(runCommand, inputs.python);
