@@ -117,6 +117,11 @@ describe('detectGpu on Linux', () => {
     expect(detection.hardwarePresent).toBe(true);
     expect(detection.diagnosis).toBeUndefined();
     expect(detection.reason).toBe('found 1 x Tesla T4 (nvidia-smi), driver 535.104.05');
+    // No table recorded for this T4: the header call fails, so the driver table answers.
+    expect(detection).toMatchObject({ cudaDriverVersion: '12.2', cudaDriverVersionFrom: 'driver-table' });
+    expect(detection.cudaDriverVersionDetail).toBe(
+      "12.2 (driver table for 535.104.05); the driver did not say (nvidia-smi's header: exit 1: TEST DOUBLE: no table recorded for this case)",
+    );
     expect(detection.sources.every((record) => record.ok)).toBe(true);
     expect(detail(detection, 'sysfs-pci')).toBe('1 NVIDIA GPU function(s) on the PCI bus: 0000:00:1e.0 10de:1eb8 (driver nvidia)');
     expect(detail(detection, 'proc-driver-version')).toBe('535.104.05 (proprietary kernel module)');
@@ -297,7 +302,9 @@ describe('detectGpu on Linux', () => {
   });
 
   it('lists 4 H100s and leaves the NVSwitches out', async () => {
-    const detection = await detectGpu(linux('multi-h100-nvswitch', { run: recordedNvidiaSmi(['query-h100x4-570.exit0.csv']).run }));
+    const smi = recordedNvidiaSmi(['query-h100x4-570.exit0.csv'], undefined, 'table-h100x4-570.exit0.txt');
+    const detection = await detectGpu(linux('multi-h100-nvswitch', { run: smi.run }));
+    expect(detection).toMatchObject({ cudaDriverVersion: '12.8', cudaDriverVersionFrom: 'nvidia-smi' });
     expect(detection.cudaUsable).toBe(true);
     expect(detection.gpus.map((gpu) => [gpu.index, gpu.busId, gpu.pciDeviceId, gpu.computeCapability, gpu.memoryMiB])).toEqual([
       [0, '00000000:18:00.0', '10de:2330', '9.0', 81559],
@@ -316,7 +323,7 @@ describe('detectGpu on Linux', () => {
   });
 
   it('falls back to a query without compute_cap on drivers that reject it', async () => {
-    const smi = recordedNvidiaSmi(['query-p100-470-compute-cap-invalid.exit2.txt', 'query-legacy-p100-470.exit0.csv']);
+    const smi = recordedNvidiaSmi(['query-p100-470-compute-cap-invalid.exit2.txt', 'query-legacy-p100-470.exit0.csv'], undefined, 'table-p100-470.exit0.txt');
     const detection = await detectGpu(linux('p100-driver-470', { run: smi.run }));
     expect(smi.calls.map((call) => call.args)).toEqual([nvidiaSmiQueryArgs(), nvidiaSmiQueryArgs(LEGACY_FIELDS), []]);
     expect(smi.calls[1].args[0]).toBe('--query-gpu=index,name,driver_version,memory.total,pci.bus_id');

@@ -1,4 +1,4 @@
-import { interpretQuery, nvidiaSmiQueryArgs, smiComplaint, smiRecord } from '../../src/detect/nvidia-smi.js';
+import { interpretQuery, nvidiaSmiQueryArgs, parseSmiHeader, smiComplaint, smiRecord } from '../../src/detect/nvidia-smi.js';
 import type { CommandResult } from '../../src/exec.js';
 
 const FIELDS = ['index', 'name', 'driver_version', 'compute_cap', 'memory.total', 'pci.bus_id'];
@@ -38,5 +38,16 @@ describe('interpretQuery', () => {
 describe('nvidiaSmiQueryArgs', () => {
   it('asks for csv without header or units', () => {
     expect(nvidiaSmiQueryArgs(['index', 'name'])).toEqual(['--query-gpu=index,name', '--format=csv,noheader,nounits']);
+  });
+});
+
+describe('parseSmiHeader', () => {
+  it.each([
+    ['| NVIDIA-SMI 590.48.01              Driver Version: 590.48.01      CUDA Version: 13.1     |', { cudaVersion: '13.1' }],
+    ['| NVIDIA-SMI 610.43.02              KMD Version: 610.43.02     CUDA UMD Version: 13.3     |', { cudaVersion: '13.3' }],
+    ['| NVIDIA-SMI 540.4.0   Driver Version: 540.4.0   CUDA Version: N/A   |', { failure: 'its header shows CUDA Version: N/A' }],
+    ['Tesla T4, 535.104.05', { failure: 'no CUDA Version in its header' }],
+  ])('%s', (text, expected) => {
+    expect(parseSmiHeader(text)).toEqual(expected);
   });
 });

@@ -40,7 +40,7 @@ function wslVerdict(facts: LinuxFacts, hardware: string, driverVersion: string |
   if (smi.kind !== 'not-installed') {
     // "GPU access blocked by the operating system": Windows keeps the GPU from WSL (a TCC-mode data-center GPU, a Windows Server host).
     const blockedByHost = smi.kind === 'failed' && /blocked by the operating system/i.test(smi.message) ? ' (Windows does not share this GPU with WSL)' : '';
-    return blocked(`WSL2: ${smiComplaint(smi)}${blockedByHost}. ${WSL_FIX}`);
+    return blocked(`WSL2: ${smiComplaint(smi).replace(/\.$/, '')}${blockedByHost}. ${WSL_FIX}`);
   }
   if (libcuda?.kind === 'answered') {
     if (libcuda.initError) return blocked(`WSL2: libcuda (CUDA ${libcuda.cudaVersion}) cannot use the GPU: ${libcuda.initError}. ${WSL_FIX}`);
