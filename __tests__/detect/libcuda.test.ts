@@ -1,6 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { askLibcuda, libcudaRecord, pythonFor } from '../../src/detect/libcuda.js';
 import { runCommand } from '../../src/exec.js';
-import { linuxRoot, recordedMachine } from './doubles.js';
+import { FIXTURES, linuxRoot, recordedMachine } from './doubles.js';
 
 describe('askLibcuda', () => {
   it('runs the real cuda_driver.py with the real python3: this machine has no libcuda, and it says so', async () => {
@@ -35,5 +39,31 @@ describe('askLibcuda', () => {
 
   it('uses python on Windows, python3 elsewhere', () => {
     expect([pythonFor('win32'), pythonFor('linux')]).toEqual(['python', 'python3']);
+  });
+});
+
+describe('cuda_driver.py against a libcuda double (real python3, real ctypes calls, a C stand-in for the driver)', () => {
+  let libDir = '';
+  beforeAll(() => {
+    // Built here with the system C compiler: the unit tests run on Linux (CI: ubuntu-latest).
+    libDir = mkdtempSync(path.join(os.tmpdir(), 'libcuda-double-'));
+    execFileSync('cc', ['-shared', '-fPIC', '-o', path.join(libDir, 'libcuda.so.1'), path.join(FIXTURES, 'cuda-driver', 'libcuda-double.c')]);
+  });
+
+  it('reads the CUDA version and the device the driver reports', async () => {
+    const answer = await askLibcuda({ ...linuxRoot('no-such-root', runCommand), env: { ...process.env, LD_LIBRARY_PATH: libDir } });
+    expect(answer).toEqual({
+      kind: 'answered',
+      cudaVersion: '13.1',
+      devices: [{ index: 0, name: 'TEST DOUBLE GPU', computeCapability: '9.0', memoryMiB: 81559 }],
+      initError: undefined,
+    });
+  });
+
+  it('names the error when cuInit fails', async () => {
+    const env = { ...process.env, LD_LIBRARY_PATH: libDir, LIBCUDA_DOUBLE_INIT: '100' };
+    const answer = await askLibcuda({ ...linuxRoot('no-such-root', runCommand), env });
+    expect(answer).toEqual({ kind: 'answered', cudaVersion: '13.1', devices: [], initError: 'cuInit: CUDA_ERROR_NO_DEVICE (100)' });
+    expect(libcudaRecord(answer)).toEqual({ source: 'libcuda', ok: false, detail: 'cuDriverGetVersion: CUDA 13.1; cuInit: CUDA_ERROR_NO_DEVICE (100)' });
   });
 });
