@@ -61,7 +61,7 @@ export const runCommand: RunCommand = createRunCommand();
 
 /**
  * The file `which` finds for a bare name or an absolute path, on this process's PATH (what
- * @actions/exec does too); the name as given when it finds none, so spawn reports ENOENT itself.
+ * @actions/exec does too); undefined when it finds none. Relative paths are left to spawn.
  */
 export async function findProgram(file: string, deps: Pick<ExecDeps, 'which'> = DEFAULT_DEPS): Promise<string | undefined> {
   if (/[\\/]/.test(file) && !path.isAbsolute(file)) return undefined;
@@ -72,6 +72,7 @@ export async function findProgram(file: string, deps: Pick<ExecDeps, 'which'> = 
   }
 }
 
+/** What to spawn: the file `which` found, else the name as given, so spawn reports ENOENT itself. */
 async function resolveProgram(file: string, deps: ExecDeps): Promise<string> {
   return (await findProgram(file, deps)) ?? file;
 }
