@@ -8,7 +8,9 @@ import { ActionError } from './errors.js';
 import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';
 import { createVenv, locatePoetry, locateVenv, poetryEnvironment, syncCommand, syncProject, wantsInProjectVenv } from './poetry.js';
-import { checkSelection, loadProject, type Selection } from './project.js';
+import { readLayout, planFor } from './lock/layout.js';
+import { runnerMarkerEnvironment } from './lock/markers.js';
+import { loadProject } from './project.js';
 import { resolveInterpreter, venvPython, type Interpreter } from './python.js';
 import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
@@ -39,13 +41,23 @@ export async function run(): Promise<void> {
     const expectCuda = inputs.expectCuda === 'auto' ? mode === 'cuda' : inputs.expectCuda;
 
     const project = loadProject(inputs.workingDirectory);
-    const selection: Selection = mode === 'cuda' ? { extras: inputs.cudaExtras, groups: inputs.cudaGroups } : { extras: inputs.cpuExtras, groups: [] };
-    checkSelection(project, selection, mode);
     if (detection.driverVersion) record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
-    if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform);
-
     const interpreter = await resolveInterpreter(runCommand, inputs.python);
     record.pythonVersion = `${interpreter.version} (${interpreter.executable})`;
+
+    // What each mode installs, from pyproject.toml and poetry.lock, before anything is downloaded.
+    const layout = readLayout(
+      project,
+      runnerMarkerEnvironment(process.platform, process.arch, interpreter.version),
+      { ...inputs, syncArgs: inputs.syncArgs },
+      record.cudaDriverVersion,
+    );
+    record.layout = layout.description;
+    core.info(`Layout: ${layout.description}`);
+    const plan = planFor(layout, mode);
+    if (plan.notice) core.notice(plan.notice);
+    const selection = plan.selection;
+    if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform, plan.torch);
     const toolDir = process.env.RUNNER_TOOL_CACHE || path.join(os.homedir(), '.cache', 'setup-poetry-torch');
     const poetry = await locatePoetry(runCommand, inputs.poetryVersion, interpreter.executable, toolDir);
     record.poetryVersion = `${poetry.version}${poetry.installedByAction ? ' (installed by this step)' : ''}`;
@@ -108,6 +120,7 @@ export async function run(): Promise<void> {
       syncCommand: record.syncCommand,
       detectionReason: detection.reason,
       driverVersion: detection.driverVersion,
+      planned: { version: plan.torch.version, kind: plan.torch.kind, source: plan.torch.source, layout: layout.name },
     });
     record.problems = problems;
     if (problems.length > 0) {

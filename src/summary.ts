@@ -9,6 +9,8 @@ export interface RunRecord {
   detection?: Detection;
   mode?: 'cpu' | 'cuda';
   modeReason?: string;
+  /** The layout recognised and what each mode installs (src/lock/layout.ts). */
+  layout?: string;
   cudaDriverVersion?: string;
   poetryVersion?: string;
   pythonVersion?: string;
@@ -81,6 +83,7 @@ export function summaryMarkdown(record: RunRecord): string {
     for (const source of detection.sources) rows.push([`source: ${source.source}`, `${source.ok ? 'yes' : 'no'}: ${source.detail}`]);
   }
   if (record.mode) rows.push(['Mode', `${record.mode}${record.modeReason ? ` (${record.modeReason})` : ''}`]);
+  if (record.layout) rows.push(['Layout', record.layout]);
   if (record.cudaDriverVersion) rows.push(['Newest CUDA the driver supports', record.cudaDriverVersion]);
   if (record.pythonVersion) rows.push(['Python', record.pythonVersion]);
   if (record.poetryVersion) rows.push(['Poetry', record.poetryVersion]);
