@@ -1,4 +1,4 @@
-import { buildVariant, findProblems, type ProbeReport } from '../src/verify.js';
+import { buildVariant, bytecodeWritingEnv, findProblems, type ProbeReport } from '../src/verify.js';
 
 const cpuBuild: ProbeReport = {
   python: '3.11.7',
@@ -121,5 +121,14 @@ describe('GPU truth after the sync', () => {
       /^The NVIDIA driver 535\.104\.05 is too old for torch 2\.14\.1\+cu130: CUDA 13\.0 needs driver 580[\d.]* or newer \(the driver supports CUDA 12\.2\)/,
     );
     expect(problem).toContain('e.g. .../whl/cu122 or older');
+  });
+});
+
+describe('bytecodeWritingEnv', () => {
+  it('lets the probe write .pyc files into the venv and keeps everything else', () => {
+    expect(bytecodeWritingEnv({ PATH: '/bin', PYTHONDONTWRITEBYTECODE: '1', PYTHONPYCACHEPREFIX: '/tmp/pyc', PYTHONUNBUFFERED: '1' })).toEqual({
+      PATH: '/bin',
+      PYTHONUNBUFFERED: '1',
+    });
   });
 });
