@@ -17,6 +17,7 @@ function cudaTorchInLock(project: Project): TorchBuild | undefined {
       cuda: cudaFromLocalLabel(pkg.label ?? ''),
       source: pkg.source?.reference ?? 'PyPI',
       url: pkg.source?.url,
+      groups: pkg.groups,
     }
   );
 }

@@ -175,7 +175,18 @@ torch = [{ markers = "extra == 'cpu' and extra != 'cuda'", source = "pytorch-cpu
   });
 
   describe('several CUDA builds side by side', () => {
-    const pyproject = '[tool.poetry.extras]\ncpu = ["torch"]\ncu126 = ["torch"]\ncu130 = ["torch"]\n';
+    const pyproject = `
+[tool.poetry.dependencies]
+torch = [
+  { version = "^2.13", source = "pytorch-cpu", markers = "extra == 'cpu'" },
+  { version = "^2.13", source = "pytorch-cu126", markers = "extra == 'cu126'" },
+  { version = "^2.13", source = "pytorch-cu130", markers = "extra == 'cu130'" },
+]
+[tool.poetry.extras]
+cpu = ["torch"]
+cu126 = ["torch"]
+cu130 = ["torch"]
+`;
     const lockText = lock(
       [
         ['2.13.0+cpu', 'pytorch-cpu', CPU, ['main'], 'extra == "cpu"'],
@@ -234,6 +245,20 @@ torch = [
     const layout = readLayout(project(seedPyproject, seedLock), linux, { ...auto, cudaExtras: ['cuda'], cudaGroups: [] });
     expect(() => planFor(layout, 'cuda')).toThrow(ActionError);
     expect(() => planFor(layout, 'cuda')).toThrow(/cuda mode: `poetry sync` with --extras cuda would install no torch on this runner/);
+  });
+
+  it('a lock older than pyproject.toml (torch gone from the table the lock pins it in) names the table', () => {
+    const withoutMainTorch = seedPyproject.replace(/^torch = .*pytorch-cpu.*\n/m, '');
+    const layout = readLayout(project(withoutMainTorch, seedLock), linux, auto);
+    expect(() => planFor(layout, 'cpu')).toThrow(
+      '[tool.poetry.dependencies] has no torch entry, but /p/poetry.lock pins torch 2.13.0+cpu there for cpu mode: the lock is older than pyproject.toml.',
+    );
+    expect(planFor(layout, 'cuda').torch.version).toBe('2.14.1+cu130');
+  });
+
+  it('markers that use extras pyproject.toml does not declare say which', () => {
+    const layout = readLayout(project(seedPyproject.replace(/\[tool\.poetry\.extras\][^[]*/, ''), seedLock), linux, auto);
+    expect(() => planFor(layout, 'cpu')).toThrow('/p/pyproject.toml: the torch markers use extras it does not declare (cpu, cuda)');
   });
 
   it('a 2.0 lock (Poetry 1.x): one clear error instead of a guess', () => {

@@ -6,7 +6,7 @@ import { ActionError } from '../errors.js';
 import type { Project } from '../project.js';
 import { declaredExtras, torchEntries, type TorchEntry } from './entries.js';
 import { activeGroups, isInstalled, lockedEntries, lockModel, normaliseName, type LockedPackage, type LockModel } from './lockfile.js';
-import { normaliseExtra, withExtras, type MarkerEnvironment } from './markers.js';
+import { markerExtras, normaliseExtra, parseMarker, withExtras, type MarkerEnvironment } from './markers.js';
 
 export type Mode = 'cpu' | 'cuda';
 /** An input's value: 'auto' (work it out) or the names given ([] for `none`). */
@@ -30,6 +30,8 @@ export interface TorchBuild {
   /** The [[tool.poetry.source]] name, or 'PyPI'. */
   source: string;
   url?: string;
+  /** The groups the lock records it in. */
+  groups: string[];
 }
 
 export interface Selection {
@@ -59,12 +61,12 @@ function buildOf(pkg: LockedPackage, platform: string): TorchBuild {
   const url = pkg.source?.url;
   const fromUrl = /\/whl\/(cpu|cu\d+|rocm[\d.]+)\/?$/.exec(url ?? '')?.[1];
   const tag = pkg.label ?? fromUrl;
-  const source = pkg.source?.reference ?? 'PyPI';
-  if (tag === 'cpu') return { version: pkg.version, label: pkg.label, kind: 'cpu', source, url };
-  if (tag?.startsWith('cu')) return { version: pkg.version, label: pkg.label, kind: 'cuda', cuda: cudaFromLocalLabel(tag), source, url };
-  if (tag?.startsWith('rocm')) return { version: pkg.version, label: pkg.label, kind: 'rocm', source, url };
+  const base = { version: pkg.version, label: pkg.label, source: pkg.source?.reference ?? 'PyPI', url, groups: pkg.groups };
+  if (tag === 'cpu') return { ...base, kind: 'cpu' };
+  if (tag?.startsWith('cu')) return { ...base, kind: 'cuda', cuda: cudaFromLocalLabel(tag) };
+  if (tag?.startsWith('rocm')) return { ...base, kind: 'rocm' };
   // PyPI's torch: a CUDA build on Linux (with the nvidia-* wheels), a CPU build elsewhere.
-  return { version: pkg.version, label: pkg.label, kind: platform === 'linux' ? 'cuda' : 'cpu', source, url };
+  return { ...base, kind: platform === 'linux' ? 'cuda' : 'cpu' };
 }
 
 /** The torch builds `poetry sync` installs for a selection here (distinct versions). */
@@ -94,7 +96,7 @@ const describeSelection = (selection: Selection): string =>
 const describeBuild = (torch: TorchBuild): string => `torch ${torch.version} from ${torch.source}`;
 
 function candidates(pyproject: Record<string, unknown>, model: LockModel, entries: TorchEntry[]): Selection[] {
-  const extras = [...new Set([...Object.keys(model.extras), ...declaredExtras(pyproject)])].slice(0, 12);
+  const extras = declaredExtras(pyproject).slice(0, 12);
   const optional = model.projectGroups.filter((group) => group.optional).map((group) => group.name);
   const withTorch = optional.filter((group) => entries.some((entry) => entry.group === group));
   const groups = [...withTorch, ...optional.filter((group) => !withTorch.includes(group))].slice(0, 12);
@@ -131,7 +133,24 @@ interface Context {
 
 const newer = (a?: string, b?: string): number => Number(a ?? 0) - Number(b ?? 0) || Number((a ?? '0.0').split('.')[1]) - Number((b ?? '0.0').split('.')[1]);
 
+/** A plan whose torch sits in a group where pyproject.toml has no torch: the lock is older than the project. */
+function checkFresh(ctx: Context, plan: ModePlan): ModePlan {
+  const homes = plan.torch.groups.filter((group) => ctx.entries.some((entry) => entry.group === group));
+  if (homes.length > 0 || plan.torch.groups.length === 0) return plan;
+  const stale = plan.torch.groups[0];
+  const table = stale === 'main' ? '[tool.poetry.dependencies]' : `[tool.poetry.group.${stale}.dependencies]`;
+  throw new ActionError(
+    `${table} has no torch entry, but ${ctx.project.lockPath} pins torch ${plan.torch.version} there for ${plan.mode} mode: the lock is older than pyproject.toml. Add torch to ${table} (with its source and markers) or run \`poetry lock\` and commit poetry.lock.`,
+    'poetry.lock does not match pyproject.toml',
+    ctx.project.pyprojectPath,
+  );
+}
+
 function pick(ctx: Context, mode: Mode, inputs: { extras: Choice; groups: Choice }): ModePlan {
+  return checkFresh(ctx, choose(ctx, mode, inputs));
+}
+
+function choose(ctx: Context, mode: Mode, inputs: { extras: Choice; groups: Choice }): ModePlan {
   const { project } = ctx;
   const prefix = mode === 'cpu' ? 'cpu' : 'cuda';
   const extras =
@@ -201,6 +220,16 @@ function noTorchError(ctx: Context, mode: Mode, explicit: string): ActionError {
     return new ActionError(
       `${mode} mode: \`poetry sync\`${explicit} would install no torch on this runner (${here}). The torch entries are: ${quoted || 'none'}. Set ${mode}-extras/${mode}-groups to the extras and groups that install torch, or \`auto\`.`,
       'No torch for this selection',
+      project.pyprojectPath,
+    );
+  }
+  const declared = declaredExtras(project.pyproject);
+  const named = [...new Set(entries.flatMap((entry) => markerExtras(parseMarker(entry.markers ?? '', project.pyprojectPath))))];
+  const undeclared = named.filter((extra) => !declared.includes(extra));
+  if (undeclared.length > 0) {
+    return new ActionError(
+      `${project.pyprojectPath}: the torch markers use extras it does not declare (${undeclared.join(', ')}), so no \`poetry sync\` installs torch on this runner. Add them to [tool.poetry.extras] (e.g. \`${undeclared[0]} = ["torch"]\`) and run \`poetry lock\`.`,
+      'Undeclared extra',
       project.pyprojectPath,
     );
   }
