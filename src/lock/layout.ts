@@ -296,7 +296,7 @@ export function readLayout(project: Project, env: MarkerEnvironment, inputs: Lay
   const ok = [plans.cpu, plans.cuda].filter((plan): plan is ModePlan => !(plan instanceof ActionError));
   const name = layoutName(ok);
   const parts = ok.map((plan) => `${plan.mode}: ${describeSelection(plan.selection)} -> ${describeBuild(plan.torch)}`);
-  const description = name === 'single build' ? `single build: ${describeBuild(ok[0].torch)}` : `${name}: ${parts.join('; ') || 'no torch here'}`;
+  const description = ok.length === 0 ? name : name === 'single build' ? `single build: ${describeBuild(ok[0].torch)}` : `${name}: ${parts.join('; ')}`;
   return { name, description, entries, plans };
 }
 
