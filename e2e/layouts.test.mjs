@@ -43,7 +43,6 @@ const PROJECTS = [
   {
     name: 'datacentric-ai-course',
     cpu: [CUDA, '', /pins only a CUDA build of torch/],
-    cuda: [CUDA, ''],
     layout: /^Layout: single build: torch 2\.14\.1\+cu130 from torch$/m,
   },
   { name: 'docling-binary', pypi: 'cu130', cpu: [CPU, ''], layout: /^Layout: single build: torch 2\.13\.0\+cpu from pytorch-cpu$/m },
