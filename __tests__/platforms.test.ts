@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { getCacheVersion } from '../node_modules/@actions/cache/lib/internal/cacheUtils.js';
 import { CompressionMethod } from '../node_modules/@actions/cache/lib/internal/constants.js';
 import type { CacheKeys, RunnerFingerprint } from '../src/cache.js';
-import { nvidiaSmiCandidatesFor, type Detection } from '../src/detect.js';
+import { nvidiaSmiCandidatesFor, type Detection } from '../src/detect/index.js';
 import { ActionError } from '../src/errors.js';
 import type { CommandResult, RunCommand } from '../src/exec.js';
 import { locatePoetry } from '../src/poetry/install.js';

@@ -1,4 +1,4 @@
-// Builds dist/: the ncc bundle plus the probe it runs inside the venv.
+// Builds dist/: the ncc bundle plus the Python it runs (probe.py inside the venv, cuda_driver.py to ask libcuda).
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,4 +13,4 @@ execFileSync(
     stdio: 'inherit',
   },
 );
-copyFileSync(`${root}src/probe.py`, `${root}dist/probe.py`);
+for (const script of ['probe.py', 'cuda_driver.py']) copyFileSync(`${root}src/${script}`, `${root}dist/${script}`);

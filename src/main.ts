@@ -3,8 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cacheKeys, cacheUnavailableReason, restoreVenv, runnerFingerprint, saveVenv, type CacheKeys, type RestoreOutcome } from './cache.js';
-import { newestCudaForDriver } from './cuda.js';
-import { detectGpu, defaultDetectDeps, type Detection } from './detect.js';
+import { detectGpu, defaultDetectDeps, type Detection } from './detect/index.js';
 import { ActionError } from './errors.js';
 import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';
@@ -69,10 +68,12 @@ async function detect(record: RunRecord): Promise<Detection> {
     const found = await detectGpu(defaultDetectDeps());
     for (const source of found.sources) core.info(`${source.source}: ${source.detail}`);
     core.info(found.reason);
+    if (found.cudaDriverVersionDetail) core.info(`Newest CUDA the driver supports: ${found.cudaDriverVersionDetail}`);
     return found;
   });
   record.detection = detection;
-  if (detection.driverVersion) record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
+  // Known as soon as detection ends: the driver's own answer, the driver table only where it could not be asked.
+  record.cudaDriverVersion = detection.cudaDriverVersion;
   return detection;
 }
 

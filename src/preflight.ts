@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
-import { checkCapability, cudaDriverSupport, cudaFromLocalLabel, newestCudaForDriver } from './cuda.js';
-import type { Detection } from './detect.js';
+import { checkCapability, cudaDriverSupport, cudaFromLocalLabel } from './cuda.js';
+import { cudaAtLeast, newestCudaForDriver } from './cuda-driver.js';
+import type { Detection } from './detect/index.js';
 import { ActionError } from './errors.js';
 import type { TorchBuild } from './lock/layout.js';
 import { lockModel, lockedEntries } from './lock/lockfile.js';
@@ -45,11 +46,16 @@ export function preflightCuda(project: Project, detection: Detection, expectCuda
   const wheelCuda = torch.label ? cudaFromLocalLabel(torch.label) : undefined;
   const driver = detection.driverVersion;
   if (!driver) return;
-  const supported = newestCudaForDriver(driver, platform);
+  // What the driver itself said (nvidia-smi's header, libcuda), the driver table only where it could not be asked.
+  const supported = detection.cudaDriverVersion ?? newestCudaForDriver(driver);
+  // Under WSL2 the driver version is the Windows driver's, numbered like NVIDIA's Windows column.
+  const driverPlatform = detection.system === 'wsl2' ? 'win32' : platform;
+  const driverSaysEnough =
+    supported !== undefined && detection.cudaDriverVersionFrom !== 'driver-table' && wheelCuda !== undefined && cudaAtLeast(supported, wheelCuda);
 
   // Below CUDA 11 there is no driver table; torch's own warning (verify stage) covers it.
-  if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11) {
-    const support = cudaDriverSupport(driver, wheelCuda, platform);
+  if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11 && !driverSaysEnough) {
+    const support = cudaDriverSupport(driver, wheelCuda, driverPlatform);
     if (support.level === 'too-old') {
       throw new ActionError(
         driverTooOldMessage(

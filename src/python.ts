@@ -11,9 +11,13 @@ export interface Interpreter {
   basePrefix: string;
 }
 
-/** probe.py sits beside the running script: src/ under test, dist/ once bundled. */
+/** The .py files sit beside the running script: src/ under test, dist/ once bundled. */
+export function bundledScript(name: 'probe.py' | 'cuda_driver.py'): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), name);
+}
+
 export function probeScript(): string {
-  return path.join(path.dirname(fileURLToPath(import.meta.url)), 'probe.py');
+  return bundledScript('probe.py');
 }
 
 const MARKER = 'SETUP_POETRY_TORCH_PROBE ';

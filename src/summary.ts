@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { Outputs } from './constants.js';
-import type { Detection } from './detect.js';
+import type { Detection } from './detect/index.js';
+import { seconds } from './format.js';
 import type { RestoreOutcome, SaveOutcome } from './cache.js';
 import type { ProbeReport } from './verify.js';
 
@@ -38,7 +39,8 @@ export function writeOutputs(record: RunRecord): void {
   set(Outputs.gpuDetected, detection ? detection.cudaUsable : undefined);
   set(Outputs.gpuNames, detection?.gpus.map((gpu) => gpu.name).join(', '));
   set(Outputs.driverVersion, detection?.driverVersion);
-  set(Outputs.cudaDriverVersion, record.cudaDriverVersion);
+  // Known as soon as detection ends, so every exit path after it has it.
+  set(Outputs.cudaDriverVersion, detection?.cudaDriverVersion ?? record.cudaDriverVersion);
   set(Outputs.cacheHit, restore?.kind === 'exact');
   set(Outputs.cacheMatchedKey, restore && 'matchedKey' in restore ? restore.matchedKey : undefined);
   set(Outputs.cacheKey, record.cacheKey);
@@ -48,10 +50,6 @@ export function writeOutputs(record: RunRecord): void {
   set(Outputs.torchCudaVersion, probe?.cuda_version);
   set(Outputs.cudaAvailable, probe ? probe.cuda_available === true : undefined);
   set(Outputs.deviceCount, probe ? (probe.device_count ?? 0) : undefined);
-}
-
-function seconds(ms: number | undefined): string {
-  return ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`;
 }
 
 function describeRestore(restore: RestoreOutcome | undefined): string {
@@ -84,7 +82,8 @@ export function summaryMarkdown(record: RunRecord): string {
   }
   if (record.mode) rows.push(['Mode', `${record.mode}${record.modeReason ? ` (${record.modeReason})` : ''}`]);
   if (record.layout) rows.push(['Layout', record.layout]);
-  if (record.cudaDriverVersion) rows.push(['Newest CUDA the driver supports', record.cudaDriverVersion]);
+  const cudaDriver = detection?.cudaDriverVersionDetail ?? record.cudaDriverVersion;
+  if (cudaDriver) rows.push(['Newest CUDA the driver supports', cudaDriver]);
   if (record.pythonVersion) rows.push(['Python', record.pythonVersion]);
   if (record.poetryVersion) rows.push(['Poetry', record.poetryVersion]);
   if (record.cacheKey) rows.push(['Cache key', `\`${record.cacheKey}\``]);
