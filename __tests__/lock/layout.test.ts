@@ -261,9 +261,20 @@ torch = [
     expect(() => planFor(layout, 'cpu')).toThrow('/p/pyproject.toml: the torch markers use extras it does not declare (cpu, cuda)');
   });
 
-  it('a 2.0 lock (Poetry 1.x): one clear error instead of a guess', () => {
-    const layout = readLayout(project(seedPyproject, '[[package]]\nname = "torch"\nversion = "2.2.0"\n[metadata]\nlock-version = "2.0"\n'), linux, auto);
-    expect(layout.name).toBe('unknown (lock format 2.0)');
-    expect(() => planFor(layout, 'cpu')).toThrow(/lock format 2.0 \(Poetry 1.x\).*Run `poetry lock` with Poetry 2/);
+  describe('a 2.0 lock (Poetry 1.x), which records no groups or markers per package', () => {
+    const old = `[[package]]\nname = "torch"\nversion = "2.2.0+cpu"\n[package.source]\ntype = "legacy"\nurl = "${CPU}"\nreference = "pytorch-cpu"\n[metadata]\nlock-version = "2.0"\n`;
+    it('auto: one clear error instead of a guess', () => {
+      const layout = readLayout(project(seedPyproject, old), linux, auto);
+      expect(layout.name).toBe('unknown (lock format 2.0)');
+      expect(() => planFor(layout, 'cpu')).toThrow(
+        /lock format 2.0 \(Poetry 1.x\).*Run `poetry lock` with Poetry 2 and commit poetry.lock, or set cpu-extras and cpu-groups/,
+      );
+      expect(() => planFor(layout, 'cuda')).toThrow(/It pins no CUDA build of torch/);
+    });
+    it('explicit inputs are taken as given, with a notice', () => {
+      const plan = planFor(readLayout(project(seedPyproject, old), linux, { ...auto, cpuExtras: ['cpu'], cpuGroups: [] }), 'cpu');
+      expect(plan).toMatchObject({ selection: { extras: ['cpu'], groups: [] }, torch: { version: '2.2.0+cpu', kind: 'cpu' } });
+      expect(plan.notice).toMatch(/The step uses --extras cpu from the inputs and expects torch 2.2.0\+cpu from pytorch-cpu\.$/);
+    });
   });
 });

@@ -1,13 +1,14 @@
 // The project's layout: which torch builds the lock pins for this runner, and which extras and
 // groups make `poetry sync` install each. Worked out by asking the lock model what each
 // candidate selection installs here (lockfile.ts), so any pattern Poetry can lock is covered.
-import { cudaFromLocalLabel } from '../cuda.js';
 import { ActionError } from '../errors.js';
 import type { Project } from '../project.js';
+import { buildOf, describeBuild, describeSelection, type Selection, type TorchBuild } from './builds.js';
 import { declaredExtras, torchEntries, type TorchEntry } from './entries.js';
 import { activeGroups, isInstalled, lockedEntries, lockModel, normaliseName, type LockedPackage, type LockModel } from './lockfile.js';
 import { markerExtras, normaliseExtra, parseMarker, withExtras, type MarkerEnvironment } from './markers.js';
 
+export type { Selection, TorchBuild } from './builds.js';
 export type Mode = 'cpu' | 'cuda';
 /** An input's value: 'auto' (work it out) or the names given ([] for `none`). */
 export type Choice = 'auto' | string[];
@@ -19,24 +20,6 @@ export interface LayoutInputs {
   cudaGroups: Choice;
   /** sync-args, whose --with/--without/--only/--extras also change what is installed. */
   syncArgs?: string[];
-}
-
-export interface TorchBuild {
-  version: string;
-  label?: string;
-  kind: 'cpu' | 'cuda' | 'rocm';
-  /** CUDA version of a CUDA build from its label, e.g. '13.0'; undefined for PyPI's unlabelled one. */
-  cuda?: string;
-  /** The [[tool.poetry.source]] name, or 'PyPI'. */
-  source: string;
-  url?: string;
-  /** The groups the lock records it in. */
-  groups: string[];
-}
-
-export interface Selection {
-  extras: string[];
-  groups: string[];
 }
 
 export interface ModePlan {
@@ -56,18 +39,6 @@ export interface Layout {
 }
 
 const CPU_INDEX = 'https://download.pytorch.org/whl/cpu';
-
-function buildOf(pkg: LockedPackage, platform: string): TorchBuild {
-  const url = pkg.source?.url;
-  const fromUrl = /\/whl\/(cpu|cu\d+|rocm[\d.]+)\/?$/.exec(url ?? '')?.[1];
-  const tag = pkg.label ?? fromUrl;
-  const base = { version: pkg.version, label: pkg.label, source: pkg.source?.reference ?? 'PyPI', url, groups: pkg.groups };
-  if (tag === 'cpu') return { ...base, kind: 'cpu' };
-  if (tag?.startsWith('cu')) return { ...base, kind: 'cuda', cuda: cudaFromLocalLabel(tag) };
-  if (tag?.startsWith('rocm')) return { ...base, kind: 'rocm' };
-  // PyPI's torch: a CUDA build on Linux (with the nvidia-* wheels), a CPU build elsewhere.
-  return { ...base, kind: platform === 'linux' ? 'cuda' : 'cpu' };
-}
 
 /** The torch builds `poetry sync` installs for a selection here (distinct versions). */
 function torchFor(model: LockModel, selection: Selection, extra: Selection, env: MarkerEnvironment): LockedPackage[] {
@@ -89,11 +60,6 @@ export function selectionInArgs(args: string[] = []): Selection {
   }
   return { extras: extras.map(normaliseExtra), groups: groups.map(normaliseName) };
 }
-
-const describeSelection = (selection: Selection): string =>
-  [...selection.extras.map((extra) => `--extras ${extra}`), ...selection.groups.map((group) => `--with ${group}`)].join(' ') || '(no extras or groups)';
-
-const describeBuild = (torch: TorchBuild): string => `torch ${torch.version} from ${torch.source}`;
 
 function candidates(pyproject: Record<string, unknown>, model: LockModel, entries: TorchEntry[]): Selection[] {
   const extras = declaredExtras(pyproject).slice(0, 12);
@@ -268,12 +234,12 @@ export function readLayout(project: Project, env: MarkerEnvironment, inputs: Lay
   const model = lockModel(project);
   const entries = torchEntries(project.pyproject);
   if (!model.groupsAndMarkers) {
-    const reason = new ActionError(
-      `${project.lockPath} is lock format ${model.lockVersion} (Poetry 1.x): it records no groups or markers per package, so what each mode installs cannot be told before the sync. Run \`poetry lock\` with Poetry 2 and commit poetry.lock.`,
-      'Lock too old to read',
-      project.lockPath,
-    );
-    return { name: 'unknown (lock format 2.0)', description: reason.message, entries, plans: { cpu: reason, cuda: reason } };
+    const plans = {
+      cpu: legacyPlan(project, model, env, 'cpu', inputs.cpuExtras, inputs.cpuGroups),
+      cuda: legacyPlan(project, model, env, 'cuda', inputs.cudaExtras, inputs.cudaGroups),
+    };
+    const name = `unknown (lock format ${model.lockVersion})`;
+    return { name, description: name, entries, plans };
   }
   const fromArgs = selectionInArgs(inputs.syncArgs);
   const all = candidates(project.pyproject, model, entries).map((selection) => ({
@@ -298,6 +264,42 @@ export function readLayout(project: Project, env: MarkerEnvironment, inputs: Lay
   const parts = ok.map((plan) => `${plan.mode}: ${describeSelection(plan.selection)} -> ${describeBuild(plan.torch)}`);
   const description = ok.length === 0 ? name : name === 'single build' ? `single build: ${describeBuild(ok[0].torch)}` : `${name}: ${parts.join('; ')}`;
   return { name, description, entries, plans };
+}
+
+/**
+ * A 2.0 lock (Poetry 1.x) records no groups or markers per package, so nothing can be worked out:
+ * explicit inputs are taken as given (Poetry 2 re-resolves such a lock at install time); `auto` is an error.
+ */
+function legacyPlan(project: Project, model: LockModel, env: MarkerEnvironment, mode: Mode, extras: Choice, groups: Choice): ModePlan | ActionError {
+  const tooOld = `${project.lockPath} is lock format ${model.lockVersion} (Poetry 1.x): it records no groups or markers per package, so what each mode installs cannot be told before the sync.`;
+  const torch = lockedEntries(model, 'torch')
+    .map((pkg) => buildOf(pkg, env.sys_platform))
+    .find((build) => build.kind === mode);
+  if ((extras === 'auto' && groups === 'auto') || !torch) {
+    const fix = torch
+      ? ` Run \`poetry lock\` with Poetry 2 and commit poetry.lock, or set ${mode}-extras and ${mode}-groups (\`none\` for no groups).`
+      : ` It pins no ${mode.toUpperCase()} build of torch; run \`poetry lock\` with Poetry 2.`;
+    return new ActionError(`${tooOld}${fix}`, 'Lock too old to read', project.lockPath);
+  }
+  try {
+    const selection = {
+      extras: extras === 'auto' ? [] : checkNames(extras, declaredExtras(project.pyproject), `${mode}-extras`, 'Extra', project.pyprojectPath),
+      groups:
+        groups === 'auto'
+          ? []
+          : checkNames(
+              groups,
+              model.projectGroups.map((group) => group.name),
+              `${mode}-groups`,
+              'Group',
+              project.pyprojectPath,
+            ),
+    };
+    return { mode, selection, torch, notice: `${tooOld} The step uses ${describeSelection(selection)} from the inputs and expects ${describeBuild(torch)}.` };
+  } catch (error) {
+    if (error instanceof ActionError) return error;
+    throw error;
+  }
 }
 
 /** The plan for `mode`, or its ActionError thrown. */
