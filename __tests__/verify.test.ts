@@ -132,3 +132,24 @@ describe('bytecodeWritingEnv', () => {
     });
   });
 });
+
+describe('findProblems against the layout plan (project names)', () => {
+  const planned = { version: '2.14.1+cu130', kind: 'cuda' as const, source: 'torch', layout: 'single build' };
+
+  it('accepts the CUDA build cpu mode installs when the lock pins only that one', () => {
+    expect(findProblems(cudaBuild, { ...expectCpu, syncCommand: 'poetry sync', planned })).toEqual([]);
+  });
+
+  it('names the planned build and its source when another is installed or none', () => {
+    expect(findProblems(cpuBuild, { ...expectCpu, syncCommand: 'poetry sync', planned })).toEqual([
+      'cpu mode installed torch 2.13.0+cpu (cpu build), not torch 2.14.1+cu130 from torch (layout: single build). Run `poetry lock` so the lock matches pyproject.toml, and check that sync-args change no extra or group.',
+    ]);
+    expect(findProblems(noTorch, { ...expectCuda, expectCuda: false, syncCommand: 'poetry sync --with=gpu', planned })[0]).toMatch(
+      /^torch is not installed after `poetry sync --with=gpu` \(ModuleNotFoundError.*\), though the lock pins torch 2\.14\.1\+cu130 from torch \(layout: single build\) for it\./,
+    );
+  });
+
+  it('still checks what the driver makes of the planned build', () => {
+    expect(findProblems(cudaBuild, { ...expectCuda, planned })[0]).toMatch(/^torch\.cuda\.is_available\(\) is False but expect-cuda is true/);
+  });
+});

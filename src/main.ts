@@ -11,7 +11,9 @@ import { locatePoetry, poetryEnvironment, type Poetry } from './poetry/install.j
 import { syncCommand, syncProject } from './poetry/sync.js';
 import { createVenv, locateVenv, wantsInProjectVenv } from './poetry/venv.js';
 import { preflightCuda } from './preflight.js';
-import { checkSelection, loadProject, type Project, type Selection } from './project.js';
+import { planFor, readLayout, type Layout, type ModePlan } from './lock/layout.js';
+import { runnerMarkerEnvironment } from './lock/markers.js';
+import { loadProject, type Project, type Selection } from './project.js';
 import { resolveInterpreter, venvPython, type Interpreter } from './python.js';
 import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
@@ -30,6 +32,9 @@ interface Setup {
   detection: Detection;
   project: Project;
   selection: Selection;
+  /** What this mode installs, read from pyproject.toml and poetry.lock (src/lock/layout.ts). */
+  layout: Layout;
+  plan: ModePlan;
   interpreter: Interpreter;
   poetry: Poetry;
   /** The environment every Poetry call gets. */
@@ -82,12 +87,16 @@ async function prepare(inputs: Inputs, detection: Detection, record: RunRecord):
 
   return core.group('Prepare the project, Python and Poetry', async () => {
     const project = loadProject(inputs.workingDirectory);
-    const selection: Selection = mode === 'cuda' ? { extras: inputs.cudaExtras, groups: inputs.cudaGroups } : { extras: inputs.cpuExtras, groups: [] };
-    checkSelection(project, selection, mode);
-    if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform);
-
     const interpreter = await resolveInterpreter(runCommand, inputs.python);
     record.pythonVersion = `${interpreter.version} (${interpreter.executable})`;
+    // Markers need the interpreter's version; nothing is downloaded before this.
+    const layout = readLayout(project, runnerMarkerEnvironment(process.platform, process.arch, interpreter.version), inputs, record.cudaDriverVersion);
+    record.layout = layout.description;
+    core.info(`Layout: ${layout.description}`);
+    const plan = planFor(layout, mode);
+    if (plan.notice) core.notice(plan.notice);
+    const selection: Selection = plan.selection;
+    if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform, plan.torch);
     const toolDir = process.env.RUNNER_TOOL_CACHE || path.join(os.homedir(), '.cache', 'setup-poetry-torch');
     const poetry = await locatePoetry(runCommand, inputs.poetryVersion, interpreter.executable, toolDir);
     record.poetryVersion = `${poetry.version}${poetry.installedByAction ? ' (installed by this step)' : ''}`;
@@ -115,7 +124,7 @@ async function prepare(inputs: Inputs, detection: Detection, record: RunRecord):
       suffix: inputs.cacheSuffix,
     });
     record.cacheKey = keys.primary;
-    return { inputs, mode, expectCuda, detection, project, selection, interpreter, poetry, env, venv: located.path, keys };
+    return { inputs, mode, expectCuda, detection, project, selection, layout, plan, interpreter, poetry, env, venv: located.path, keys };
   });
 }
 
@@ -182,7 +191,7 @@ async function sync({ poetry, selection, inputs, project, env, venv, interpreter
   });
 }
 
-async function verify({ venv, mode, expectCuda, detection, project }: Setup, record: RunRecord): Promise<void> {
+async function verify({ venv, mode, expectCuda, detection, project, layout, plan }: Setup, record: RunRecord): Promise<void> {
   record.probe = await core.group('Verify torch', async () => {
     const report = await probeTorch(runCommand, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
     core.info(JSON.stringify(report, null, 2));
@@ -194,6 +203,7 @@ async function verify({ venv, mode, expectCuda, detection, project }: Setup, rec
     syncCommand: record.syncCommand ?? '',
     detectionReason: detection.reason,
     driverVersion: detection.driverVersion,
+    planned: { version: plan.torch.version, kind: plan.torch.kind, source: plan.torch.source, layout: layout.name },
   });
   if (record.problems.length > 0) {
     // Never cache an environment that failed verification.

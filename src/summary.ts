@@ -10,6 +10,8 @@ export interface RunRecord {
   detection?: Detection;
   mode?: 'cpu' | 'cuda';
   modeReason?: string;
+  /** The layout recognised and what each mode installs (src/lock/layout.ts). */
+  layout?: string;
   cudaDriverVersion?: string;
   poetryVersion?: string;
   pythonVersion?: string;
@@ -78,6 +80,7 @@ export function summaryMarkdown(record: RunRecord): string {
   const rows: [string, string][] = [];
   const details: [string, string][] = [];
   if (record.mode) rows.push(['Mode', `${record.mode}${record.modeReason ? ` (${record.modeReason})` : ''}`]);
+  if (record.layout) rows.push(['Layout', record.layout]);
   const probe = record.probe;
   if (probe) {
     const build = probe.torch_installed

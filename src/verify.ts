@@ -65,6 +65,27 @@ export interface Expectation {
   detectionReason: string;
   driverVersion?: string;
   platform?: NodeJS.Platform;
+  /** What the layout says this mode installs (src/lock/layout.ts): the messages then use the project's own names. */
+  planned?: { version: string; kind: 'cpu' | 'cuda' | 'rocm'; source: string; layout: string };
+}
+
+/** Problems against the layout's plan: the build the lock pins for this selection, in the project's names. */
+function plannedProblems(report: ProbeReport, expected: Expectation, variant: BuildVariant): string[] | undefined {
+  const planned = expected.planned;
+  if (!planned) return undefined;
+  const wanted = `torch ${planned.version} from ${planned.source} (layout: ${planned.layout})`;
+  if (variant === 'none') {
+    return [
+      `torch is not installed after \`${expected.syncCommand}\` (${report.import_error}), though the lock pins ${wanted} for it. Check that sync-args do not take out the extra or group that brings torch, then run \`poetry lock\`.`,
+    ];
+  }
+  const version = report.torch_version ?? '';
+  if (variant !== planned.kind || version !== planned.version) {
+    return [
+      `${expected.mode} mode installed torch ${version} (${variant} build), not ${wanted}. Run \`poetry lock\` so the lock matches pyproject.toml, and check that sync-args change no extra or group.`,
+    ];
+  }
+  return [];
 }
 
 /** torch's "driver too old (found version 12080)" warning, as the CUDA version the driver supports: '12.8'. */
@@ -95,7 +116,10 @@ export function findProblems(report: ProbeReport, expected: Expectation): string
   const trap =
     "This is the `-E cuda` without `--with cuda` trap: extras bind only to main-group dependencies, so the CUDA torch must sit in the optional group named by cuda-groups, with the marker `extra=='cuda'` and its source on a cuXXX index.";
 
-  if (variant === 'none') {
+  const againstPlan = plannedProblems(report, expected, variant);
+  if (againstPlan?.length) return againstPlan;
+  // Without a plan (no layout read), the seed layout's wording.
+  if (!againstPlan && variant === 'none') {
     if (expected.mode === 'cuda') {
       problems.push(`torch is not installed after \`${expected.syncCommand}\` (${report.import_error}). ${trap}`);
     } else {
@@ -105,11 +129,11 @@ export function findProblems(report: ProbeReport, expected: Expectation): string
     }
     return problems;
   }
-  if (expected.mode === 'cuda' && variant !== 'cuda') {
+  if (!againstPlan && expected.mode === 'cuda' && variant !== 'cuda') {
     const build = variant === 'rocm' ? `a ROCm build (${version}, HIP ${report.hip_version})` : `the CPU build (${version})`;
     problems.push(`cuda mode installed ${build}, not a CUDA build. ${trap}`);
   }
-  if (expected.mode === 'cpu' && variant !== 'cpu') {
+  if (!againstPlan && expected.mode === 'cpu' && variant !== 'cpu') {
     problems.push(
       `cpu mode installed a ${variant.toUpperCase()} build (${version}${report.cuda_version ? `, CUDA ${report.cuda_version}` : ''}): torch came from PyPI or a GPU index. Pin the main-group torch to the CPU index (\`source = "pytorch-cpu"\`, url https://download.pytorch.org/whl/cpu) and re-lock.`,
     );
@@ -119,7 +143,7 @@ export function findProblems(report: ProbeReport, expected: Expectation): string
   if (!available && expected.expectCuda && driverCuda && report.cuda_version && Number(report.cuda_version.split('.')[0]) >= 11) {
     const needs = minimumDriverFor(report.cuda_version, expected.platform ?? process.platform);
     const why = `CUDA ${report.cuda_version} needs driver ${needs} or newer`;
-    problems.push(driverTooOldMessage(expected.driverVersion ?? '(version unknown)', version, why, driverCuda, needs));
+    problems.push(driverTooOldMessage(expected.driverVersion ?? '(version unknown)', version, why, driverCuda, needs, expected.planned?.source));
   } else if (available !== expected.expectCuda) {
     if (expected.expectCuda) {
       const torchSaid = (report.warnings ?? []).find((text) => /CUDA|driver|GPU/i.test(text));
