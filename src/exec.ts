@@ -7,6 +7,8 @@ export interface CommandResult {
   timedOut: boolean;
   /** Set when the program could not be started at all (ENOENT, EACCES). */
   spawnError?: string;
+  /** The signal that ended the program (exitCode is then 128), e.g. 'SIGILL'. */
+  signal?: NodeJS.Signals;
 }
 
 export interface CommandOptions {
@@ -55,7 +57,7 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
       if (options.stream) process.stdout.write(chunk);
     });
     child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
-    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut }));
+    child.on('close', (code, signal) => finish({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr, timedOut, ...(signal ? { signal } : {}) }));
   });
 
 function killTree(pid: number | undefined): void {
