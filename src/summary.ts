@@ -15,6 +15,8 @@ export interface RunRecord {
   venvPath?: string;
   pythonPath?: string;
   cacheKey?: string;
+  /** The duplicate-pin pre-flight's line, e.g. 'lock: 214 packages, no duplicate pins for cuda'. */
+  lockCheck?: string;
   restore?: RestoreOutcome;
   venvDiscarded?: string;
   syncCommand?: string;
@@ -84,6 +86,7 @@ export function summaryMarkdown(record: RunRecord): string {
   if (record.cudaDriverVersion) rows.push(['Newest CUDA the driver supports', record.cudaDriverVersion]);
   if (record.pythonVersion) rows.push(['Python', record.pythonVersion]);
   if (record.poetryVersion) rows.push(['Poetry', record.poetryVersion]);
+  if (record.lockCheck) rows.push(['Lock', record.lockCheck]);
   if (record.cacheKey) rows.push(['Cache key', `\`${record.cacheKey}\``]);
   rows.push(['Cache restore', describeRestore(record.restore)]);
   if (record.venvDiscarded) rows.push(['Restored venv', `discarded: ${record.venvDiscarded}`]);
