@@ -1,0 +1,94 @@
+// Issue 11 end to end: the seed project locked by real Poetry 2.5.1 against the real torch
+// 2.14.1 CUDA build's metadata and the real nvidia-* / cuda-toolkit / triton metadata from PyPI
+// (recorded in e2e/fixtures/pypi-cuda13.json.gz, served without wheel bodies). That lock pins
+// nvidia-cublas and nvidia-cuda-nvrtc twice for the cuda extra on Linux x86_64; the bundled
+// action must stop before any wheel is requested, and the fix it prints must settle the lock.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CUDA_FIXTURE } from './harness/cuda-lock.mjs';
+import { loadRecording, replayUpstream } from './harness/pypi-record.mjs';
+import { startStage } from './harness/stage.mjs';
+import { DEFAULT_CACHE_ROOT } from './harness/wheels.mjs';
+
+let stage;
+before(async () => {
+  const recording = await loadRecording(CUDA_FIXTURE);
+  stage = await startStage({
+    upstream: { ...replayUpstream(recording), fingerprint: `pypi-cuda13:${(await fs.stat(CUDA_FIXTURE)).size}` },
+    // Poetry caches release metadata per source by name and version: the CUDA test double's
+    // 2.14.1+cu130 in the shared cache would stand in for the real one.
+    poetryCacheDir: path.join(DEFAULT_CACHE_ROOT, 'poetry-cache-cuda-metadata'),
+    // Both locks take ~45 s each from cold; on a fixed port the second run reuses them.
+    indexPort: 47613,
+  });
+});
+after(async () => {
+  await stage?.close();
+});
+
+const errors = (result) => result.annotations.filter((a) => a.level === 'error');
+const wheelBodies = (from = 0) => stage.index.requests.slice(from).filter((r) => r.kind === 'wheel');
+const lockedVersions = (lock, name) => [...lock.matchAll(new RegExp(`^name = "${name}"\\nversion = "([^"]+)"`, 'gm'))].map((m) => m[1]);
+const cuda = { mode: 'cuda', 'expect-cuda': 'false' };
+
+describe('a lock that pins nvidia-cublas twice (real CUDA 13 metadata)', () => {
+  let workspace;
+  let failed;
+
+  test('Poetry locks two nvidia-cublas and two nvidia-cuda-nvrtc from metadata alone', async () => {
+    const started = Date.now();
+    workspace = await stage.workspace('seed', 'cuda-dupes');
+    const lock = await fs.readFile(path.join(workspace, 'poetry.lock'), 'utf8');
+    assert.deepEqual(lockedVersions(lock, 'nvidia-cublas'), ['13.1.1.3', '13.10.0.20']);
+    assert.deepEqual(lockedVersions(lock, 'nvidia-cuda-nvrtc'), ['13.0.88', '13.5.37']);
+    assert.deepEqual(lockedVersions(lock, 'torch'), ['2.13.0+cpu', '2.14.1+cu130']);
+    assert.deepEqual(wheelBodies(), [], 'the lock read no wheel body');
+    console.log(`# locked (or reused the cached lock) in ${Date.now() - started} ms`);
+  });
+
+  test('cuda mode stops before any wheel is requested, naming both versions and the fix', async () => {
+    const from = stage.index.requests.length;
+    failed = await stage.run(workspace, cuda, { useCache: false });
+    assert.equal(failed.exitCode, 1, failed.log);
+    const [error, ...more] = errors(failed);
+    assert.deepEqual(more, []);
+    assert.match(error.message, /poetry\.lock pins 2 packages in two versions that both install for cuda on this runner \(Linux x86_64, Python 3\.\d+\)/);
+    assert.match(
+      error.message,
+      /nvidia-cublas 13\.1\.1\.3 \(for cuda-toolkit\[cublas,cusolver\] 13\.0\.3\.0 \(==13\.1\.1\.3\.\*\)\) and 13\.10\.0\.20 \(for nvidia-cudnn-cu13/,
+    );
+    assert.match(error.message, /nvidia-cuda-nvrtc 13\.0\.88 .* and 13\.5\.37 /);
+    assert.match(error.message, /then run `poetry lock`\.$/);
+    assert.deepEqual(wheelBodies(from), [], 'no wheel was requested');
+    assert.ok(!failed.groups.some((g) => g.startsWith('Sync')), `no sync was started: ${failed.groups}`);
+  });
+
+  test('the lines the message gives, added to pyproject.toml and re-locked, leave no duplicate pins', async () => {
+    const [error] = errors(failed);
+    const fix = /add ((?:`[^`]+`(?: and )?)+) to (\[tool\.poetry\.group\.cuda\.dependencies\])/.exec(error.message);
+    assert.ok(fix, error.message);
+    const lines = [...fix[1].matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    assert.equal(lines.length, 2);
+    const applyFix = (pyproject) => {
+      assert.ok(pyproject.includes(`${fix[2]}\n`));
+      return pyproject.replace(`${fix[2]}\n`, `${fix[2]}\n${lines.join('\n')}\n`);
+    };
+    // A fresh copy of the seed with the fix, locked by `poetry lock` (through the harness's lock cache).
+    const started = Date.now();
+    const fixed = await stage.workspace(applyFix, 'cuda-fixed');
+    console.log(`# re-locked with the fix (or reused the cached lock) in ${Date.now() - started} ms`);
+    const lock = await fs.readFile(path.join(fixed, 'poetry.lock'), 'utf8');
+    assert.deepEqual(lockedVersions(lock, 'nvidia-cublas'), ['13.1.1.3']);
+    assert.deepEqual(lockedVersions(lock, 'nvidia-cuda-nvrtc'), ['13.0.88']);
+
+    // The pre-flight now passes; the sync that follows fails here only because this index holds metadata, no wheels.
+    const from = stage.index.requests.length;
+    const again = await stage.run(fixed, cuda, { useCache: false, env: { SETUP_POETRY_TORCH_RETRY_BACKOFF_MS: '1' } });
+    assert.match(again.log, /lock: \d+ packages, no duplicate pins for cuda/);
+    assert.match(again.summary, /\| Lock \| lock: \d+ packages, no duplicate pins for cuda \|/);
+    assert.ok(!errors(again).some((e) => /two versions/.test(e.message)), again.log);
+    assert.ok(wheelBodies(from).length > 0, 'the sync went on to ask for wheels');
+  });
+});
