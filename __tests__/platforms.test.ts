@@ -12,7 +12,7 @@ import type { CacheKeys, RunnerFingerprint } from '../src/cache.js';
 import { nvidiaSmiCandidatesFor, type Detection } from '../src/detect.js';
 import { ActionError } from '../src/errors.js';
 import type { CommandResult, RunCommand } from '../src/exec.js';
-import { locatePoetry } from '../src/poetry.js';
+import { locatePoetry } from '../src/poetry/install.js';
 import { preflightCuda } from '../src/preflight.js';
 import { loadProject } from '../src/project.js';
 import { resolveInterpreter, venvPython, type Interpreter } from '../src/python.js';

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCommand } from '../src/exec.js';
 import { venvPython } from '../src/python.js';
-import { buildVariant, crashSite, environmentProblem, findProblems, probeTorch, signalText, type ProbeReport } from '../src/verify.js';
+import { buildVariant, bytecodeWritingEnv, crashSite, environmentProblem, findProblems, probeTorch, signalText, type ProbeReport } from '../src/verify.js';
 
 const cpuBuild: ProbeReport = {
   python: '3.11.7',
@@ -294,5 +294,14 @@ describe('probe.py in a real venv (test doubles)', () => {
     const ok = await probeTorch(runCommand, venvPython(clean), { timeoutMs: 60_000, gpuOpTimeoutS: 5 });
     expect(ok.environment).toEqual({ duplicate_dists: [], file_conflicts: [] });
     expect(findProblems(ok, expectCpu)).toEqual([]);
+  });
+});
+
+describe('bytecodeWritingEnv', () => {
+  it('lets the probe write .pyc files into the venv and keeps everything else', () => {
+    expect(bytecodeWritingEnv({ PATH: '/bin', PYTHONDONTWRITEBYTECODE: '1', PYTHONPYCACHEPREFIX: '/tmp/pyc', PYTHONUNBUFFERED: '1' })).toEqual({
+      PATH: '/bin',
+      PYTHONUNBUFFERED: '1',
+    });
   });
 });

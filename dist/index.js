@@ -95579,11 +95579,11 @@ function lastLines(result, count = 3) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cache_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2519);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4093);
 
 
 // The same bundle serves as the cache worker that cache.ts starts, so a hung cache call can be killed.
-await ((0,_cache_js__WEBPACK_IMPORTED_MODULE_0__/* .isCacheWorker */ .Xw)() ? (0,_cache_js__WEBPACK_IMPORTED_MODULE_0__/* .cacheWorkerMain */ .y3)() : (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)());
+await ((0,_cache_js__WEBPACK_IMPORTED_MODULE_0__/* .isCacheWorker */ .Xw)() ? (0,_cache_js__WEBPACK_IMPORTED_MODULE_0__/* .cacheWorkerMain */ .y3)() : (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .eF)());
 // Nothing may keep the step alive once its work is done (a stalled socket, a leftover timer).
 process.exit();
 
@@ -95592,16 +95592,16 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2519:
+/***/ 4093:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ run)
+  eF: () => (/* binding */ run)
 });
 
-// UNUSED EXPORTS: chooseMode
+// UNUSED EXPORTS: chooseMode, decideSave
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
 var core = __nccwpck_require__(3838);
@@ -95614,6 +95614,271 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./src/cache.ts + 346 modules
 var cache = __nccwpck_require__(6036);
+;// CONCATENATED MODULE: ./src/version.ts
+/** Version arithmetic shared by the Poetry, driver and CUDA checks. */
+/** Leading dotted numbers of a version ('2.8.0+cu128' -> [2, 8, 0]); undefined when there are none. */
+function parseVersion(text) {
+    const match = /^\s*v?(\d+(?:\.\d+)*)/.exec(text);
+    return match ? match[1].split('.').map(Number) : undefined;
+}
+/** Numeric per component, missing components count as 0: '570.133.20' > '570.26'. */
+function compareVersions(a, b) {
+    const left = parseVersion(a);
+    const right = parseVersion(b);
+    if (!left || !right)
+        throw new RangeError(`not a version: '${left ? b : a}'`);
+    return compareParts(left, right);
+}
+function compareParts(left, right) {
+    for (let i = 0; i < Math.max(left.length, right.length); i++) {
+        const difference = (left[i] ?? 0) - (right[i] ?? 0);
+        if (difference !== 0)
+            return Math.sign(difference);
+    }
+    return 0;
+}
+
+;// CONCATENATED MODULE: ./src/cuda.ts
+/**
+ * What an NVIDIA driver, a CUDA runtime and a GPU architecture need from each other.
+ * Pure functions over two kinds of tables: NVIDIA's driver requirements (CUDA release
+ * notes) and the GPU architectures PyTorch's wheels are compiled for (its build scripts).
+ */
+
+
+// NVIDIA's "CUDA Toolkit and Corresponding Driver Versions", GA rows, newest first. Later
+// updates of a minor (12.8 Update 1 ...) ask for slightly newer drivers; the GA row is the
+// lowest driver that fully supports that minor. The 13.0 Windows value is the R580
+// Windows driver the 13.0 release shipped beside and is less certain than the rest.
+const CUDA_RELEASE_DRIVERS = [
+    { cuda: '13.0', linux: '580.65.06', windows: '580.88' },
+    { cuda: '12.9', linux: '575.51.03', windows: '576.02' },
+    { cuda: '12.8', linux: '570.26', windows: '570.65' },
+    { cuda: '12.6', linux: '560.28.03', windows: '560.76' },
+    { cuda: '12.5', linux: '555.42.02', windows: '555.85' },
+    { cuda: '12.4', linux: '550.54.14', windows: '551.61' },
+    { cuda: '12.3', linux: '545.23.06', windows: '545.84' },
+    { cuda: '12.2', linux: '535.54.03', windows: '536.25' },
+    { cuda: '12.1', linux: '530.30.02', windows: '531.14' },
+    { cuda: '12.0', linux: '525.60.13', windows: '527.41' },
+    { cuda: '11.8', linux: '520.61.05', windows: '520.06' },
+    { cuda: '11.7', linux: '515.43.04', windows: '516.01' },
+    { cuda: '11.6', linux: '510.39.01', windows: '511.23' },
+    { cuda: '11.5', linux: '495.29.05', windows: '496.04' },
+    { cuda: '11.4', linux: '470.42.01', windows: '471.11' },
+    { cuda: '11.3', linux: '465.19.01', windows: '465.89' },
+    { cuda: '11.2', linux: '460.27.03', windows: '460.82' },
+    { cuda: '11.1', linux: '455.23', windows: '456.38' },
+    { cuda: '11.0', linux: '450.51.05', windows: '451.48' },
+];
+// Minor-version compatibility: any runtime of a major runs (without PTX JIT of newer
+// PTX and a few driver-side features) on a driver at or above the major's floor.
+const MINOR_VERSION_COMPATIBILITY_FLOORS = [
+    { major: 13, linux: '580', windows: '580' },
+    { major: 12, linux: '525.60.13', windows: '528.33' },
+    { major: 11, linux: '450.80.02', windows: '452.39' },
+];
+function driverColumn(platform) {
+    // NVIDIA publishes two columns; every non-Windows platform that has CUDA at all is Linux-like.
+    return platform === 'win32' ? 'windows' : 'linux';
+}
+function cudaMajorMinor(cudaVersion) {
+    const parts = parseVersion(cudaVersion);
+    if (!parts)
+        throw new RangeError(`not a CUDA version: '${cudaVersion}'`);
+    return [parts[0], parts[1] ?? 0];
+}
+/**
+ * The driver that fully supports a CUDA release (its toolkit minimum). For a release newer
+ * than the table (13.2, 14.0) this is the newest known minimum of an earlier release, a lower
+ * bound: NVIDIA's minimums only ever grow. Throws RangeError below CUDA 11.0.
+ */
+function minimumDriverFor(cudaVersion, platform) {
+    const [major, minor] = cudaMajorMinor(cudaVersion);
+    const column = driverColumn(platform);
+    const atOrBelow = CUDA_RELEASE_DRIVERS.find((row) => {
+        const [rowMajor, rowMinor] = cudaMajorMinor(row.cuda);
+        return rowMajor < major || (rowMajor === major && rowMinor <= minor);
+    });
+    if (!atOrBelow)
+        throw new RangeError(`CUDA ${cudaVersion} is older than the driver table (11.0 and newer)`);
+    return atOrBelow[column];
+}
+/** The lowest driver a CUDA major runs on at all (minor-version compatibility); undefined for majors NVIDIA has not published. */
+function compatibilityFloorFor(cudaVersion, platform) {
+    const [major] = cudaMajorMinor(cudaVersion);
+    return MINOR_VERSION_COMPATIBILITY_FLOORS.find((row) => row.major === major)?.[driverColumn(platform)];
+}
+/**
+ * The newest CUDA release this driver fully supports, by the per-release toolkit minimums:
+ * what nvidia-smi prints as "CUDA Version" and what torch's "driver too old" warning counts
+ * in. The minor-version floor is deliberately not used here: it says a newer 12.x runtime
+ * *starts* on a 525 driver, not that everything in it works (no PTX JIT of newer PTX).
+ * cudaDriverSupport() tells the two apart for one runtime. Undefined below CUDA 11.0's minimum
+ * or for a driver version that is not a version.
+ */
+function newestCudaForDriver(driverVersion, platform) {
+    const driver = parseVersion(driverVersion);
+    if (!driver)
+        return undefined;
+    const column = driverColumn(platform);
+    return CUDA_RELEASE_DRIVERS.find((row) => compareParts(driver, parseVersion(row[column]) ?? []) >= 0)?.cuda;
+}
+/** Whether a driver runs a CUDA runtime (e.g. the one inside a cu128 torch wheel), and how well. */
+function cudaDriverSupport(driverVersion, cudaVersion, platform) {
+    const fullSupportFrom = minimumDriverFor(cudaVersion, platform);
+    const compatibilityFloor = compatibilityFloorFor(cudaVersion, platform);
+    const [major, minor] = cudaMajorMinor(cudaVersion);
+    const cuda = `${major}.${minor}`;
+    if (compareVersions(driverVersion, fullSupportFrom) >= 0) {
+        return { level: 'full', fullSupportFrom, compatibilityFloor, message: `driver ${driverVersion} fully supports CUDA ${cuda} (needs ${fullSupportFrom})` };
+    }
+    if (compatibilityFloor !== undefined && compareVersions(driverVersion, compatibilityFloor) >= 0) {
+        return {
+            level: 'compatible',
+            fullSupportFrom,
+            compatibilityFloor,
+            message: `driver ${driverVersion} runs CUDA ${cuda} through minor-version compatibility (${major}.x needs ${compatibilityFloor}; full support from ${fullSupportFrom})`,
+        };
+    }
+    const needs = compatibilityFloor ?? fullSupportFrom;
+    return { level: 'too-old', fullSupportFrom, compatibilityFloor, message: `driver ${driverVersion} is too old for CUDA ${cuda}: it needs at least ${needs}` };
+}
+/** 'cu128' -> '12.8', 'cu130' -> '13.0', '2.7.0+cu118' -> '11.8'; undefined for 'cpu', 'rocm6.2' and the like. */
+function cudaFromLocalLabel(label) {
+    const match = /^(?:.*\+)?cu(\d+)(\d)$/i.exec(label.trim());
+    return match ? `${Number(match[1])}.${match[2]}` : undefined;
+}
+const MAXWELL_TO_HOPPER = ['sm_50', 'sm_60', 'sm_70', 'sm_75', 'sm_80', 'sm_86', 'sm_90'];
+const TURING_TO_BLACKWELL = ['sm_75', 'sm_80', 'sm_86', 'sm_90', 'sm_100', 'sm_120'];
+const VOLTA_TO_BLACKWELL = ['sm_70', ...TURING_TO_BLACKWELL];
+/**
+ * The GPU architectures a PyTorch CUDA wheel is built for. Sources: PyTorch's
+ * .ci/manywheel/build_cuda.sh per release and get_arch_list() reported in its issues.
+ * Note REFERENCE.md's "from 2.8 dropped sm_50-sm_70" follows the 2.8 release note's
+ * wording; the builds themselves kept sm_70 in cu128/cu129 for 2.8-2.10 (issue 157517)
+ * and dropped it again in 2.11 (issue 172352), while 2.7's cu128 already started at sm_75.
+ * Throws RangeError for a label that is not a CUDA build.
+ */
+function expectedArchs(torchVersion, cudaLabel) {
+    const cuda = cudaFromLocalLabel(cudaLabel);
+    if (cuda === undefined)
+        throw new RangeError(`'${cudaLabel}' is not a CUDA build label (cuXYZ)`);
+    const [major, minor] = cudaMajorMinor(cuda);
+    const torch = parseVersion(torchVersion);
+    const torchAtLeast = (wanted) => torch !== undefined && compareParts(torch, parseVersion(wanted) ?? []) >= 0;
+    const { archList, certain } = archRule(major, minor, torch !== undefined, torchAtLeast);
+    return describeArchList(archList, certain);
+}
+function archRule(major, minor, torchKnown, torchAtLeast) {
+    if (major >= 13) {
+        // CUDA 13 cannot target anything below sm_75 at all; cu130's list is verified, later ones assumed alike.
+        return { archList: [...TURING_TO_BLACKWELL, 'compute_120'], certain: major === 13 && minor === 0 };
+    }
+    if (major === 12 && minor >= 8) {
+        const ptx = minor === 9 ? ['compute_120'] : [];
+        if (!torchKnown || torchAtLeast('2.11'))
+            return { archList: TURING_TO_BLACKWELL, certain: torchKnown && minor === 8 };
+        if (torchAtLeast('2.8'))
+            return { archList: [...VOLTA_TO_BLACKWELL, ...ptx], certain: true };
+        return { archList: TURING_TO_BLACKWELL, certain: minor === 8 };
+    }
+    if (major === 12 && minor === 6)
+        return { archList: MAXWELL_TO_HOPPER, certain: true };
+    // cu121/cu124 and cu118: PyTorch built these for sm_50-sm_90 (some cu118 releases also sm_37).
+    if (major === 12 || (major === 11 && minor === 8))
+        return { archList: MAXWELL_TO_HOPPER, certain: false };
+    if (major === 11)
+        return { archList: ['sm_37', 'sm_50', 'sm_60', 'sm_70', 'sm_75', 'sm_80', 'sm_86'], certain: false };
+    return { archList: ['sm_37', 'sm_50', 'sm_60', 'sm_70', 'sm_75'], certain: false };
+}
+function describeArchList(archList, certain) {
+    const sass = archList.map(parseArchEntry).filter((entry) => entry?.kind === 'sm');
+    sass.sort((a, b) => compareParts([a.major, a.minor], [b.major, b.minor]));
+    const hasPtx = archList.some((entry) => parseArchEntry(entry)?.kind === 'compute');
+    const lowest = sass[0];
+    const highest = sass[sass.length - 1];
+    return {
+        minCapability: `${lowest.major}.${lowest.minor}`,
+        maxCapability: hasPtx ? undefined : `${highest.major}.${highest.minor}`,
+        certain,
+        archList: [...archList],
+    };
+}
+function parseArchEntry(entry) {
+    const match = /^(sm|compute)_(\d+)(\d)([af]?)$/.exec(entry.trim());
+    if (!match)
+        return undefined;
+    return { kind: match[1], major: Number(match[2]), minor: Number(match[3]), suffix: match[4] };
+}
+function parseCapability(capability) {
+    const match = /^\s*(\d+)\.(\d)\s*$/.exec(capability);
+    if (!match)
+        throw new RangeError(`not a compute capability: '${capability}' (expected e.g. '8.6')`);
+    return [Number(match[1]), Number(match[2])];
+}
+/**
+ * Whether code in a build with this arch list runs on a GPU of this compute capability.
+ * Rule (CUDA's binary compatibility): SASS `sm_XY` runs on the same major X with minor >= Y
+ * (sm_80 runs on 8.6 and 8.9, never on 9.0); `sm_XYa` only on exactly X.Y; `sm_XYf` like
+ * plain within its family. PTX `compute_XY` is JIT-compiled by the driver for any GPU >= X.Y
+ * (`compute_XYa` only for X.Y). Unknown entries (gfx900 on ROCm) are ignored.
+ */
+function capabilityInArchList(capability, archList) {
+    const [major, minor] = parseCapability(capability);
+    return archList.some((text) => {
+        const entry = parseArchEntry(text);
+        if (!entry)
+            return false;
+        if (entry.suffix === 'a')
+            return entry.major === major && entry.minor === minor;
+        if (entry.kind === 'compute' && entry.suffix === '')
+            return compareParts([major, minor], [entry.major, entry.minor]) >= 0;
+        return entry.major === major && entry.minor <= minor;
+    });
+}
+/** Whether a torch CUDA build has kernels for this GPU; 'likely-unsupported' where the arch table is an estimate. */
+function checkCapability(capability, torchVersion, cudaLabel) {
+    const [major, minor] = parseCapability(capability);
+    const cuda = cudaFromLocalLabel(cudaLabel);
+    // Callers pass either '2.8.0' or the wheel's '2.8.0+cu128'; name the label once.
+    const build = `torch ${torchVersion.replace(/\+.*$/, '')} ${cudaLabel}`;
+    if (cuda === undefined)
+        return { verdict: 'ok', message: `${build} is not a CUDA build: no GPU architecture to check` };
+    const expected = expectedArchs(torchVersion, cudaLabel);
+    const gpu = `sm_${major}${minor} (compute capability ${major}.${minor})`;
+    const covered = describeCoverage(expected);
+    if (capabilityInArchList(capability, expected.archList)) {
+        return { verdict: 'ok', message: `GPU ${gpu} is covered by ${build} (${covered})` };
+    }
+    const belowCuda13Floor = Number(cuda.split('.')[0]) >= 13 && compareParts([major, minor], [7, 5]) < 0;
+    const certain = expected.certain || belowCuda13Floor;
+    const hint = capabilityHint([major, minor], expected);
+    return {
+        verdict: certain ? 'unsupported' : 'likely-unsupported',
+        message: `GPU ${gpu} is ${certain ? 'not' : 'probably not'} among the architectures ${build} is built for (${covered}${certain ? '' : ', estimated'})${hint ? `: ${hint}` : ''}`,
+    };
+}
+function describeCoverage(expected) {
+    const lowest = `sm_${expected.minCapability.replace('.', '')}`;
+    if (expected.maxCapability === undefined)
+        return `${lowest} and newer`;
+    return `${lowest} to sm_${expected.maxCapability.replace('.', '')}`;
+}
+function capabilityHint(capability, expected) {
+    const minimum = parseCapability(expected.minCapability);
+    if (compareParts(capability, minimum) < 0) {
+        if (compareParts(capability, [5, 0]) >= 0 && compareParts(capability, [9, 0]) <= 0) {
+            return "PyTorch's cu126 builds still cover sm_50 to sm_90";
+        }
+        return 'no current PyTorch CUDA build supports this GPU';
+    }
+    if (expected.maxCapability !== undefined && compareParts(capability, parseCapability(expected.maxCapability)) > 0) {
+        return compareParts(capability, [10, 0]) >= 0 ? 'Blackwell GPUs need a cu128 or newer build' : 'a newer CUDA build is needed';
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 // EXTERNAL MODULE: ./src/exec.ts + 1 modules
@@ -96200,28 +96465,225 @@ function loadInputs(get = envInput, context = { workspace: process.env.GITHUB_WO
     };
 }
 
-;// CONCATENATED MODULE: ./src/version.ts
-/** Version arithmetic shared by the Poetry, driver and CUDA checks. */
-/** Leading dotted numbers of a version ('2.8.0+cu128' -> [2, 8, 0]); undefined when there are none. */
-function parseVersion(text) {
-    const match = /^\s*v?(\d+(?:\.\d+)*)/.exec(text);
-    return match ? match[1].split('.').map(Number) : undefined;
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./src/python.ts
+
+
+
+
+
+/** probe.py sits beside the running script: src/ under test, dist/ once bundled. */
+function probeScript() {
+    return external_node_path_.join(external_node_path_.dirname((0,external_node_url_.fileURLToPath)(import.meta.url)), 'probe.py');
 }
-/** Numeric per component, missing components count as 0: '570.133.20' > '570.26'. */
-function compareVersions(a, b) {
-    const left = parseVersion(a);
-    const right = parseVersion(b);
-    if (!left || !right)
-        throw new RangeError(`not a version: '${left ? b : a}'`);
-    return compareParts(left, right);
-}
-function compareParts(left, right) {
-    for (let i = 0; i < Math.max(left.length, right.length); i++) {
-        const difference = (left[i] ?? 0) - (right[i] ?? 0);
-        if (difference !== 0)
-            return Math.sign(difference);
+const MARKER = 'SETUP_POETRY_TORCH_PROBE ';
+/** The probe's JSON line; other output (warnings torch prints) is ignored. */
+function parseProbeOutput(result) {
+    const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(MARKER));
+    if (!line)
+        return undefined;
+    try {
+        return JSON.parse(line.slice(MARKER.length));
     }
-    return 0;
+    catch {
+        return undefined;
+    }
+}
+function venvPython(venv, platform = process.platform) {
+    return platform === 'win32' ? external_node_path_.join(venv, 'Scripts', 'python.exe') : external_node_path_.join(venv, 'bin', 'python');
+}
+/** Runs probe.py's interpreter report; `failure` is the command's own last words when it did not answer. */
+async function probeInterpreter(run, executable) {
+    const result = await run(executable, [probeScript(), 'interpreter'], { timeoutMs: 30_000 });
+    const report = parseProbeOutput(result);
+    if (result.exitCode !== 0 || !report)
+        return { failure: (0,exec/* lastLines */.w)(result, 1) || `exit ${result.exitCode}` };
+    return { interpreter: { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix }, failure: '' };
+}
+async function describeInterpreter(run, executable) {
+    return (await probeInterpreter(run, executable)).interpreter;
+}
+/**
+ * The interpreter Poetry will build the venv from: the `python` input (a path, or a version
+ * looked up as pythonX.Y on PATH), else the python on PATH, which is what setup-python provides.
+ */
+async function resolveInterpreter(run, requested, platform = process.platform) {
+    const defaultNames = platform === 'win32' ? ['python'] : ['python3', 'python'];
+    let candidates;
+    if (requested === undefined)
+        candidates = defaultNames;
+    else if (/^\d+\.\d+(\.\d+)?$/.test(requested)) {
+        const minor = requested.split('.').slice(0, 2).join('.');
+        candidates = platform === 'win32' ? ['python'] : [`python${minor}`, ...defaultNames];
+    }
+    else {
+        if (!external_node_fs_.existsSync(requested)) {
+            throw new ActionError(`Input 'python' is ${JSON.stringify(requested)}, which is not a file: give a version such as 3.12 or the path of an interpreter.`, 'Invalid input: python');
+        }
+        candidates = [requested];
+    }
+    const failures = [];
+    for (const candidate of candidates) {
+        const { interpreter: found, failure } = await probeInterpreter(run, candidate);
+        if (!found) {
+            failures.push(`${candidate}: ${failure}`);
+            continue;
+        }
+        if (requested && /^\d/.test(requested) && !(found.version === requested || found.version.startsWith(`${requested}.`))) {
+            failures.push(`${candidate} is Python ${found.version}`);
+            continue;
+        }
+        return found;
+    }
+    const wanted = requested ? `Python ${requested}` : 'a Python interpreter';
+    throw new ActionError(`Could not find ${wanted} (${failures.join('; ')}): add actions/setup-python before this step, or set the python input to an interpreter's path.`, 'Python not found');
+}
+
+;// CONCATENATED MODULE: ./src/poetry/install.ts
+
+
+
+
+
+
+
+/** `Poetry (version 2.1.3)`, `Poetry version 1.8.5`, dev builds `2.5.0.dev0`. */
+function parsePoetryVersion(text) {
+    return /version\s+(\d+\.\d+(?:\.\d+)?(?:[.\w-]*)?)/i.exec(text)?.[1]?.replace(/[)\s]+$/, '');
+}
+/** Environment for every Poetry call: non-interactive, no keyring prompts, in-project venv unless the project chose otherwise. */
+function poetryEnvironment(version, base, inProject) {
+    const env = { ...base, POETRY_NO_INTERACTION: '1' };
+    // A locked desktop keyring makes Poetry hang on CI machines; no source here needs credentials from it.
+    env.PYTHON_KEYRING_BACKEND ??= 'keyring.backends.null.Keyring';
+    if (inProject)
+        env.POETRY_VIRTUALENVS_IN_PROJECT = 'true';
+    // Exclusive extras resolve correctly only without re-resolving at install time: the default from 2.3.
+    if (compareVersions(version, '2.0.0') >= 0 && compareVersions(version, '2.3.0') < 0)
+        env.POETRY_INSTALLER_RE_RESOLVE = 'false';
+    return env;
+}
+/** `quick`: trust the console script's metadata instead of starting Poetry (see poetryScriptVersion). */
+async function poetryVersionOf(run, command, quick = true) {
+    const fromScript = quick && process.platform !== 'win32' ? poetryScriptVersion(command.includes('/') ? command : findOnPath(command, process.env)) : undefined;
+    if (fromScript)
+        return fromScript;
+    const result = await run(command, ['--version', '--no-ansi'], { timeoutMs: 60_000 });
+    return result.exitCode === 0 ? parsePoetryVersion(result.stdout) : undefined;
+}
+/** The file spawn would run for a bare command name (POSIX PATH search). */
+function findOnPath(name, env) {
+    for (const dir of (env.PATH ?? '').split(external_node_path_.delimiter)) {
+        if (!dir)
+            continue;
+        const file = external_node_path_.join(dir, name);
+        try {
+            external_node_fs_.accessSync(file, external_node_fs_.constants.X_OK);
+            if (external_node_fs_.statSync(file).isFile())
+                return file;
+        }
+        catch {
+            // not here
+        }
+    }
+    return undefined;
+}
+/**
+ * The version of the Poetry that a pip-made `poetry` console script (pipx, the official
+ * installer, a venv) runs, read from the poetry dist-info beside the interpreter its shebang
+ * names: `poetry --version` costs 0.4-1 s of start-up on every run. Undefined for anything
+ * else (a shim, a wrapper, a broken venv): then Poetry itself is asked.
+ */
+function poetryScriptVersion(script) {
+    if (!script)
+        return undefined;
+    try {
+        const fd = external_node_fs_.openSync(script, 'r');
+        const head = Buffer.alloc(2048);
+        const length = external_node_fs_.readSync(fd, head, 0, head.length, 0);
+        external_node_fs_.closeSync(fd);
+        const text = head.subarray(0, length).toString('utf8');
+        if (!/^from poetry\.console\.application import main$/m.test(text))
+            return undefined;
+        // pip writes `#!<python>`, or for a long or spaced path a /bin/sh line that execs it.
+        const python = /^'''exec' "?([^"]+?)"? "\$0" "\$@"$/m.exec(text)?.[1] ?? /^#!(\/\S+)\s*\n/.exec(text)?.[1];
+        if (!python || !external_node_fs_.existsSync(python))
+            return undefined;
+        // Only a venv has one site-packages that is surely this interpreter's.
+        const venv = external_node_path_.dirname(external_node_path_.dirname(python));
+        if (!external_node_fs_.existsSync(external_node_path_.join(venv, 'pyvenv.cfg')))
+            return undefined;
+        const found = new Set();
+        for (const lib of ['lib', 'lib64']) {
+            const libDir = external_node_path_.join(venv, lib);
+            if (!external_node_fs_.existsSync(libDir))
+                continue;
+            for (const pythonDir of external_node_fs_.readdirSync(libDir).filter((name) => /^python3/.test(name))) {
+                const site = external_node_path_.join(libDir, pythonDir, 'site-packages');
+                if (!external_node_fs_.existsSync(site))
+                    continue;
+                for (const name of external_node_fs_.readdirSync(site))
+                    if (/^poetry-[^-]+\.dist-info$/.test(name))
+                        found.add(external_node_fs_.realpathSync(external_node_path_.join(site, name)));
+            }
+        }
+        if (found.size !== 1)
+            return undefined;
+        return /^Version:\s*(\S+)\s*$/m.exec(external_node_fs_.readFileSync(external_node_path_.join([...found][0], 'METADATA'), 'utf8'))?.[1];
+    }
+    catch {
+        // unreadable: ask Poetry
+    }
+    return undefined;
+}
+/**
+ * Poetry from PATH, else a pinned one installed into the tool cache (pipx when present,
+ * else a venv of its own), so a runner without Poetry works with no extra step.
+ */
+async function locatePoetry(run, wanted, python, toolDir, platform = process.platform) {
+    const onPath = await poetryVersionOf(run, 'poetry');
+    let poetry;
+    if (onPath)
+        poetry = { command: 'poetry', version: onPath, installedByAction: false };
+    else
+        poetry = await installPoetry(run, wanted, python, external_node_path_.join(toolDir, 'poetry', wanted), platform);
+    if (compareVersions(poetry.version, constants/* MIN_POETRY */.B4) < 0) {
+        throw new ActionError(`Poetry ${poetry.version} is too old: the action needs ${constants/* MIN_POETRY */.B4} or newer (\`poetry sync\` or \`install --sync\`). Upgrade it, or remove it from PATH so the action installs Poetry ${wanted}.`, 'Poetry too old');
+    }
+    return poetry;
+}
+async function installPoetry(run, version, python, home, platform) {
+    const venv = external_node_path_.join(home, 'venv');
+    const command = external_node_path_.join(venv, platform === 'win32' ? 'Scripts' : 'bin', platform === 'win32' ? 'poetry.exe' : 'poetry');
+    const cached = external_node_fs_.existsSync(command) ? await poetryVersionOf(run, command) : undefined;
+    if (cached === version)
+        return { command, version, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
+    const steps = [
+        [python, ['-m', 'venv', '--clear', venv]],
+        [venvPython(venv, platform), ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', `poetry==${version}`]],
+    ];
+    for (const [file, args] of steps) {
+        const result = await run(file, args, { timeoutMs: 600_000 });
+        if (result.exitCode !== 0) {
+            throw new ActionError(`Installing Poetry ${version} failed (\`${[external_node_path_.basename(file), ...args.slice(0, 3)].join(' ')}\`): ${(0,exec/* lastLines */.w)(result)}. Install Poetry before this step (pipx install poetry) or check the poetry-version input.`, 'Poetry install failed');
+        }
+    }
+    // A fresh install must prove it runs.
+    const installed = await poetryVersionOf(run, command, false);
+    if (!installed)
+        throw new ActionError(`Poetry ${version} was installed into ${venv} but does not run.`, 'Poetry install failed');
+    return { command, version: installed, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
+}
+/** A PATH folder holding only `poetry`: the venv's own bin/ would also put its python first on PATH. */
+function exposeOnly(command, binDir, platform) {
+    if (platform === 'win32')
+        return external_node_path_.dirname(command);
+    external_node_fs_.mkdirSync(binDir, { recursive: true });
+    const link = external_node_path_.join(binDir, 'poetry');
+    external_node_fs_.rmSync(link, { force: true });
+    external_node_fs_.symlinkSync(command, link);
+    return binDir;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/error.js
@@ -97664,237 +98126,12 @@ function lockedTorch(project, mode) {
     return mode === 'cuda' ? candidates.find(isCuda) : (candidates.find((torch) => !isCuda(torch)) ?? candidates[0]);
 }
 
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./src/python.ts
+;// CONCATENATED MODULE: ./src/poetry/sync.ts
 
 
 
 
 
-/** probe.py sits beside the running script: src/ under test, dist/ once bundled. */
-function probeScript() {
-    return external_node_path_.join(external_node_path_.dirname((0,external_node_url_.fileURLToPath)(import.meta.url)), 'probe.py');
-}
-const MARKER = 'SETUP_POETRY_TORCH_PROBE ';
-/** The probe's JSON line; other output (warnings torch prints) is ignored. */
-function parseProbeOutput(result) {
-    const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(MARKER));
-    if (!line)
-        return undefined;
-    try {
-        return JSON.parse(line.slice(MARKER.length));
-    }
-    catch {
-        return undefined;
-    }
-}
-function venvPython(venv, platform = process.platform) {
-    return platform === 'win32' ? external_node_path_.join(venv, 'Scripts', 'python.exe') : external_node_path_.join(venv, 'bin', 'python');
-}
-/** Runs probe.py's interpreter report; `failure` is the command's own last words when it did not answer. */
-async function probeInterpreter(run, executable) {
-    const result = await run(executable, [probeScript(), 'interpreter'], { timeoutMs: 30_000 });
-    const report = parseProbeOutput(result);
-    if (result.exitCode !== 0 || !report)
-        return { failure: (0,exec/* lastLines */.w)(result, 1) || `exit ${result.exitCode}` };
-    return { interpreter: { version: report.version, executable: report.executable, realpath: report.realpath, basePrefix: report.base_prefix }, failure: '' };
-}
-async function describeInterpreter(run, executable) {
-    return (await probeInterpreter(run, executable)).interpreter;
-}
-/**
- * The interpreter Poetry will build the venv from: the `python` input (a path, or a version
- * looked up as pythonX.Y on PATH), else the python on PATH, which is what setup-python provides.
- */
-async function resolveInterpreter(run, requested, platform = process.platform) {
-    const defaultNames = platform === 'win32' ? ['python'] : ['python3', 'python'];
-    let candidates;
-    if (requested === undefined)
-        candidates = defaultNames;
-    else if (/^\d+\.\d+(\.\d+)?$/.test(requested)) {
-        const minor = requested.split('.').slice(0, 2).join('.');
-        candidates = platform === 'win32' ? ['python'] : [`python${minor}`, ...defaultNames];
-    }
-    else {
-        if (!external_node_fs_.existsSync(requested)) {
-            throw new ActionError(`Input 'python' is ${JSON.stringify(requested)}, which is not a file: give a version such as 3.12 or the path of an interpreter.`, 'Invalid input: python');
-        }
-        candidates = [requested];
-    }
-    const failures = [];
-    for (const candidate of candidates) {
-        const { interpreter: found, failure } = await probeInterpreter(run, candidate);
-        if (!found) {
-            failures.push(`${candidate}: ${failure}`);
-            continue;
-        }
-        if (requested && /^\d/.test(requested) && !(found.version === requested || found.version.startsWith(`${requested}.`))) {
-            failures.push(`${candidate} is Python ${found.version}`);
-            continue;
-        }
-        return found;
-    }
-    const wanted = requested ? `Python ${requested}` : 'a Python interpreter';
-    throw new ActionError(`Could not find ${wanted} (${failures.join('; ')}): add actions/setup-python before this step, or set the python input to an interpreter's path.`, 'Python not found');
-}
-
-;// CONCATENATED MODULE: ./src/poetry.ts
-
-
-
-
-
-
-
-
-/** `Poetry (version 2.1.3)`, `Poetry version 1.8.5`, dev builds `2.5.0.dev0`. */
-function parsePoetryVersion(text) {
-    return /version\s+(\d+\.\d+(?:\.\d+)?(?:[.\w-]*)?)/i.exec(text)?.[1]?.replace(/[)\s]+$/, '');
-}
-/** Environment for every Poetry call: non-interactive, no keyring prompts, in-project venv unless the project chose otherwise. */
-function poetryEnvironment(version, base, inProject) {
-    const env = { ...base, POETRY_NO_INTERACTION: '1' };
-    // A locked desktop keyring makes Poetry hang on CI machines; no source here needs credentials from it.
-    env.PYTHON_KEYRING_BACKEND ??= 'keyring.backends.null.Keyring';
-    if (inProject)
-        env.POETRY_VIRTUALENVS_IN_PROJECT = 'true';
-    // Exclusive extras resolve correctly only without re-resolving at install time: the default from 2.3.
-    if (compareVersions(version, '2.0.0') >= 0 && compareVersions(version, '2.3.0') < 0)
-        env.POETRY_INSTALLER_RE_RESOLVE = 'false';
-    return env;
-}
-/** `quick`: trust the console script's metadata instead of starting Poetry (see poetryScriptVersion). */
-async function poetryVersionOf(run, command, quick = true) {
-    const fromScript = quick && process.platform !== 'win32' ? poetryScriptVersion(command.includes('/') ? command : findOnPath(command, process.env)) : undefined;
-    if (fromScript)
-        return fromScript;
-    const result = await run(command, ['--version', '--no-ansi'], { timeoutMs: 60_000 });
-    return result.exitCode === 0 ? parsePoetryVersion(result.stdout) : undefined;
-}
-/** The file spawn would run for a bare command name (POSIX PATH search). */
-function findOnPath(name, env) {
-    for (const dir of (env.PATH ?? '').split(external_node_path_.delimiter)) {
-        if (!dir)
-            continue;
-        const file = external_node_path_.join(dir, name);
-        try {
-            external_node_fs_.accessSync(file, external_node_fs_.constants.X_OK);
-            if (external_node_fs_.statSync(file).isFile())
-                return file;
-        }
-        catch {
-            // not here
-        }
-    }
-    return undefined;
-}
-/**
- * The version of the Poetry that a pip-made `poetry` console script (pipx, the official
- * installer, a venv) runs, read from the poetry dist-info beside the interpreter its shebang
- * names: `poetry --version` costs 0.4-1 s of start-up on every run. Undefined for anything
- * else (a shim, a wrapper, a broken venv): then Poetry itself is asked.
- */
-function poetryScriptVersion(script) {
-    if (!script)
-        return undefined;
-    try {
-        const fd = external_node_fs_.openSync(script, 'r');
-        const head = Buffer.alloc(2048);
-        const length = external_node_fs_.readSync(fd, head, 0, head.length, 0);
-        external_node_fs_.closeSync(fd);
-        const text = head.subarray(0, length).toString('utf8');
-        if (!/^from poetry\.console\.application import main$/m.test(text))
-            return undefined;
-        // pip writes `#!<python>`, or for a long or spaced path a /bin/sh line that execs it.
-        const python = /^'''exec' "?([^"]+?)"? "\$0" "\$@"$/m.exec(text)?.[1] ?? /^#!(\/\S+)\s*\n/.exec(text)?.[1];
-        if (!python || !external_node_fs_.existsSync(python))
-            return undefined;
-        // Only a venv has one site-packages that is surely this interpreter's.
-        const venv = external_node_path_.dirname(external_node_path_.dirname(python));
-        if (!external_node_fs_.existsSync(external_node_path_.join(venv, 'pyvenv.cfg')))
-            return undefined;
-        const found = new Set();
-        for (const lib of ['lib', 'lib64']) {
-            const libDir = external_node_path_.join(venv, lib);
-            if (!external_node_fs_.existsSync(libDir))
-                continue;
-            for (const pythonDir of external_node_fs_.readdirSync(libDir).filter((name) => /^python3/.test(name))) {
-                const site = external_node_path_.join(libDir, pythonDir, 'site-packages');
-                if (!external_node_fs_.existsSync(site))
-                    continue;
-                for (const name of external_node_fs_.readdirSync(site))
-                    if (/^poetry-[^-]+\.dist-info$/.test(name))
-                        found.add(external_node_fs_.realpathSync(external_node_path_.join(site, name)));
-            }
-        }
-        if (found.size !== 1)
-            return undefined;
-        return /^Version:\s*(\S+)\s*$/m.exec(external_node_fs_.readFileSync(external_node_path_.join([...found][0], 'METADATA'), 'utf8'))?.[1];
-    }
-    catch {
-        // unreadable: ask Poetry
-    }
-    return undefined;
-}
-/**
- * Poetry from PATH, else a pinned one installed into the tool cache (pipx when present,
- * else a venv of its own), so a runner without Poetry works with no extra step.
- */
-async function locatePoetry(run, wanted, python, toolDir, platform = process.platform) {
-    const onPath = await poetryVersionOf(run, 'poetry');
-    let poetry;
-    if (onPath)
-        poetry = { command: 'poetry', version: onPath, installedByAction: false };
-    else
-        poetry = await installPoetry(run, wanted, python, external_node_path_.join(toolDir, 'poetry', wanted), platform);
-    if (compareVersions(poetry.version, constants/* MIN_POETRY */.B4) < 0) {
-        throw new ActionError(`Poetry ${poetry.version} is too old: the action needs ${constants/* MIN_POETRY */.B4} or newer (\`poetry sync\` or \`install --sync\`). Upgrade it, or remove it from PATH so the action installs Poetry ${wanted}.`, 'Poetry too old');
-    }
-    return poetry;
-}
-async function installPoetry(run, version, python, home, platform) {
-    const venv = external_node_path_.join(home, 'venv');
-    const command = external_node_path_.join(venv, platform === 'win32' ? 'Scripts' : 'bin', platform === 'win32' ? 'poetry.exe' : 'poetry');
-    const cached = external_node_fs_.existsSync(command) ? await poetryVersionOf(run, command) : undefined;
-    if (cached === version)
-        return { command, version, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
-    const steps = [
-        [python, ['-m', 'venv', '--clear', venv]],
-        [venvPython(venv, platform), ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', `poetry==${version}`]],
-    ];
-    for (const [file, args] of steps) {
-        const result = await run(file, args, { timeoutMs: 600_000 });
-        if (result.exitCode !== 0) {
-            throw new ActionError(`Installing Poetry ${version} failed (\`${[external_node_path_.basename(file), ...args.slice(0, 3)].join(' ')}\`): ${(0,exec/* lastLines */.w)(result)}. Install Poetry before this step (pipx install poetry) or check the poetry-version input.`, 'Poetry install failed');
-        }
-    }
-    // A fresh install must prove it runs.
-    const installed = await poetryVersionOf(run, command, false);
-    if (!installed)
-        throw new ActionError(`Poetry ${version} was installed into ${venv} but does not run.`, 'Poetry install failed');
-    return { command, version: installed, installedByAction: true, binDir: exposeOnly(command, external_node_path_.join(home, 'bin'), platform) };
-}
-/** A PATH folder holding only `poetry`: the venv's own bin/ would also put its python first on PATH. */
-function exposeOnly(command, binDir, platform) {
-    if (platform === 'win32')
-        return external_node_path_.dirname(command);
-    external_node_fs_.mkdirSync(binDir, { recursive: true });
-    const link = external_node_path_.join(binDir, 'poetry');
-    external_node_fs_.rmSync(link, { force: true });
-    external_node_fs_.symlinkSync(command, link);
-    return binDir;
-}
-/** The project's own choice wins: poetry.toml or the environment may turn the in-project venv off. */
-function wantsInProjectVenv(projectDir, env) {
-    const fromEnv = env.POETRY_VIRTUALENVS_IN_PROJECT?.toLowerCase();
-    if (fromEnv === 'false' || fromEnv === '0')
-        return false;
-    const local = external_node_path_.join(projectDir, 'poetry.toml');
-    if (external_node_fs_.existsSync(local) && /in-project\s*=\s*false/.test(external_node_fs_.readFileSync(local, 'utf8')))
-        return false;
-    return true;
-}
 function syncCommand(poetry, selection, extraArgs) {
     const verb = compareVersions(poetry.version, '2.0.0') >= 0 ? ['sync'] : ['install', '--sync'];
     return [
@@ -97984,6 +98221,33 @@ async function syncProject(run, poetry, projectDir, args, env, options) {
         throw new ActionError(`\`${command}\` failed${tries}: ${explainPoetryFailure(result, projectDir)}`, 'poetry sync failed', external_node_path_.join(projectDir, 'pyproject.toml'));
     }
 }
+
+;// CONCATENATED MODULE: ./src/poetry/venv.ts
+
+
+
+
+
+/** The project's own choice wins: poetry.toml or the environment may turn the in-project venv off. */
+function wantsInProjectVenv(projectDir, env) {
+    const fromEnv = env.POETRY_VIRTUALENVS_IN_PROJECT?.toLowerCase();
+    if (fromEnv === 'false' || fromEnv === '0')
+        return false;
+    return readInProjectSetting(external_node_path_.join(projectDir, 'poetry.toml')) !== false;
+}
+/** `virtualenvs.in-project` from a project's poetry.toml; undefined when unset or unreadable (Poetry then ignores it too). */
+function readInProjectSetting(file) {
+    if (!external_node_fs_.existsSync(file))
+        return undefined;
+    try {
+        const virtualenvs = parse(external_node_fs_.readFileSync(file, 'utf8')).virtualenvs;
+        const value = virtualenvs?.['in-project'];
+        return typeof value === 'boolean' ? value : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
 /** Makes Poetry create the venv from the interpreter the cache key was built for; returns its path. */
 async function createVenv(run, poetry, projectDir, env, python) {
     const use = await run(poetry.command, ['env', 'use', '--no-ansi', python], { cwd: projectDir, env, timeoutMs: 300_000 });
@@ -98006,6 +98270,57 @@ async function locateVenv(run, poetry, projectDir, env, inProject, python) {
     if (existing)
         return { path: existing, createdToLocate: false };
     return { path: await createVenv(run, poetry, projectDir, env, python), createdToLocate: true };
+}
+
+;// CONCATENATED MODULE: ./src/preflight.ts
+
+
+
+
+/** Checks, before anything is downloaded, that the CUDA torch the lock pins can work on this runner. */
+function preflightCuda(project, detection, expectCuda, platform) {
+    if (platform === 'darwin') {
+        throw new ActionError('mode is cuda, but PyTorch publishes no CUDA builds for macOS: use mode: cpu (or auto) on macOS runners.', 'No CUDA on macOS');
+    }
+    if (expectCuda && !detection.cudaUsable) {
+        throw new ActionError(`mode is cuda and expect-cuda is true, but CUDA cannot work on this runner: ${detection.diagnosis ?? detection.reason}. Run the job on a runner with an NVIDIA GPU and a loaded driver, or set expect-cuda: false to only check that the CUDA build installs.`, 'No usable GPU');
+    }
+    const torch = lockedTorch(project, 'cuda');
+    if (!torch) {
+        const cpu = lockedTorch(project, 'cpu');
+        throw new ActionError(`poetry.lock pins no CUDA build of torch${cpu ? ` (only ${cpu.version})` : ''}: cuda mode would install none. Put torch in [tool.poetry.group.cuda.dependencies] with a source on a cuXXX index (e.g. https://download.pytorch.org/whl/cu130) and run \`poetry lock\`.`, 'No CUDA torch in the lock', project.lockPath);
+    }
+    const wheelCuda = torch.label ? cudaFromLocalLabel(torch.label) : undefined;
+    const driver = detection.driverVersion;
+    if (!driver)
+        return;
+    const supported = newestCudaForDriver(driver, platform);
+    // Below CUDA 11 there is no driver table; torch's own warning (verify stage) covers it.
+    if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11) {
+        const support = cudaDriverSupport(driver, wheelCuda, platform);
+        if (support.level === 'too-old') {
+            throw new ActionError(driverTooOldMessage(driver, torch.version, `CUDA ${wheelCuda} needs driver ${support.compatibilityFloor ?? support.fullSupportFrom} or newer`, supported, support.fullSupportFrom, torch.sourceName), 'Driver too old for the locked CUDA torch', project.lockPath);
+        }
+        if (support.level === 'compatible')
+            core/* warning */.$e(`${support.message}: torch ${torch.version} should run; update the driver if kernels fail to load.`);
+    }
+    if (torch.label) {
+        for (const gpu of detection.gpus) {
+            if (!gpu.computeCapability)
+                continue;
+            const check = checkCapability(gpu.computeCapability, torch.version, torch.label);
+            if (check.verdict === 'unsupported') {
+                throw new ActionError(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`, 'GPU not supported by the locked torch', project.lockPath);
+            }
+            if (check.verdict === 'likely-unsupported')
+                core/* warning */.$e(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`);
+        }
+    }
+}
+/** One wording for "driver too old", whether the lock (before the sync) or torch (after it) found out. */
+function driverTooOldMessage(driver, torchVersion, why, supportedCuda, fullSupportFrom, sourceName = 'pytorch-cuda') {
+    const olderIndex = supportedCuda ? `, e.g. .../whl/cu${supportedCuda.replace('.', '')} or older` : '';
+    return `The NVIDIA driver ${driver} is too old for torch ${torchVersion}: ${why} (the driver supports CUDA ${supportedCuda ?? 'none'}). Fix: update the runner's driver to ${fullSupportFrom} or newer, or point the ${sourceName} source at a cuXXX index this driver supports${olderIndex}, and run \`poetry lock\`.`;
 }
 
 ;// CONCATENATED MODULE: ./src/summary.ts
@@ -98109,298 +98424,6 @@ async function writeSummary(record) {
     catch (error) {
         core/* warning */.$e(`Could not write the job summary: ${error.message}`);
     }
-}
-
-;// CONCATENATED MODULE: ./src/cuda.ts
-/**
- * What an NVIDIA driver, a CUDA runtime and a GPU architecture need from each other.
- * Pure functions over two kinds of tables: NVIDIA's driver requirements (CUDA release
- * notes) and the GPU architectures PyTorch's wheels are compiled for (its build scripts).
- */
-
-
-// NVIDIA's "CUDA Toolkit and Corresponding Driver Versions", GA rows, newest first. Later
-// updates of a minor (12.8 Update 1 ...) ask for slightly newer drivers; the GA row is the
-// lowest driver that fully supports that minor. The 13.0 Windows value is the R580
-// Windows driver the 13.0 release shipped beside and is less certain than the rest.
-const CUDA_RELEASE_DRIVERS = [
-    { cuda: '13.0', linux: '580.65.06', windows: '580.88' },
-    { cuda: '12.9', linux: '575.51.03', windows: '576.02' },
-    { cuda: '12.8', linux: '570.26', windows: '570.65' },
-    { cuda: '12.6', linux: '560.28.03', windows: '560.76' },
-    { cuda: '12.5', linux: '555.42.02', windows: '555.85' },
-    { cuda: '12.4', linux: '550.54.14', windows: '551.61' },
-    { cuda: '12.3', linux: '545.23.06', windows: '545.84' },
-    { cuda: '12.2', linux: '535.54.03', windows: '536.25' },
-    { cuda: '12.1', linux: '530.30.02', windows: '531.14' },
-    { cuda: '12.0', linux: '525.60.13', windows: '527.41' },
-    { cuda: '11.8', linux: '520.61.05', windows: '520.06' },
-    { cuda: '11.7', linux: '515.43.04', windows: '516.01' },
-    { cuda: '11.6', linux: '510.39.01', windows: '511.23' },
-    { cuda: '11.5', linux: '495.29.05', windows: '496.04' },
-    { cuda: '11.4', linux: '470.42.01', windows: '471.11' },
-    { cuda: '11.3', linux: '465.19.01', windows: '465.89' },
-    { cuda: '11.2', linux: '460.27.03', windows: '460.82' },
-    { cuda: '11.1', linux: '455.23', windows: '456.38' },
-    { cuda: '11.0', linux: '450.51.05', windows: '451.48' },
-];
-// Minor-version compatibility: any runtime of a major runs (without PTX JIT of newer
-// PTX and a few driver-side features) on a driver at or above the major's floor.
-const MINOR_VERSION_COMPATIBILITY_FLOORS = [
-    { major: 13, linux: '580', windows: '580' },
-    { major: 12, linux: '525.60.13', windows: '528.33' },
-    { major: 11, linux: '450.80.02', windows: '452.39' },
-];
-function driverColumn(platform) {
-    // NVIDIA publishes two columns; every non-Windows platform that has CUDA at all is Linux-like.
-    return platform === 'win32' ? 'windows' : 'linux';
-}
-function cudaMajorMinor(cudaVersion) {
-    const parts = parseVersion(cudaVersion);
-    if (!parts)
-        throw new RangeError(`not a CUDA version: '${cudaVersion}'`);
-    return [parts[0], parts[1] ?? 0];
-}
-/**
- * The driver that fully supports a CUDA release (its toolkit minimum). For a release newer
- * than the table (13.2, 14.0) this is the newest known minimum of an earlier release, a lower
- * bound: NVIDIA's minimums only ever grow. Throws RangeError below CUDA 11.0.
- */
-function minimumDriverFor(cudaVersion, platform) {
-    const [major, minor] = cudaMajorMinor(cudaVersion);
-    const column = driverColumn(platform);
-    const atOrBelow = CUDA_RELEASE_DRIVERS.find((row) => {
-        const [rowMajor, rowMinor] = cudaMajorMinor(row.cuda);
-        return rowMajor < major || (rowMajor === major && rowMinor <= minor);
-    });
-    if (!atOrBelow)
-        throw new RangeError(`CUDA ${cudaVersion} is older than the driver table (11.0 and newer)`);
-    return atOrBelow[column];
-}
-/** The lowest driver a CUDA major runs on at all (minor-version compatibility); undefined for majors NVIDIA has not published. */
-function compatibilityFloorFor(cudaVersion, platform) {
-    const [major] = cudaMajorMinor(cudaVersion);
-    return MINOR_VERSION_COMPATIBILITY_FLOORS.find((row) => row.major === major)?.[driverColumn(platform)];
-}
-/**
- * The newest CUDA release this driver fully supports, by the per-release toolkit minimums:
- * what nvidia-smi prints as "CUDA Version" and what torch's "driver too old" warning counts
- * in. The minor-version floor is deliberately not used here: it says a newer 12.x runtime
- * *starts* on a 525 driver, not that everything in it works (no PTX JIT of newer PTX).
- * cudaDriverSupport() tells the two apart for one runtime. Undefined below CUDA 11.0's minimum
- * or for a driver version that is not a version.
- */
-function newestCudaForDriver(driverVersion, platform) {
-    const driver = parseVersion(driverVersion);
-    if (!driver)
-        return undefined;
-    const column = driverColumn(platform);
-    return CUDA_RELEASE_DRIVERS.find((row) => compareParts(driver, parseVersion(row[column]) ?? []) >= 0)?.cuda;
-}
-/** Whether a driver runs a CUDA runtime (e.g. the one inside a cu128 torch wheel), and how well. */
-function cudaDriverSupport(driverVersion, cudaVersion, platform) {
-    const fullSupportFrom = minimumDriverFor(cudaVersion, platform);
-    const compatibilityFloor = compatibilityFloorFor(cudaVersion, platform);
-    const [major, minor] = cudaMajorMinor(cudaVersion);
-    const cuda = `${major}.${minor}`;
-    if (compareVersions(driverVersion, fullSupportFrom) >= 0) {
-        return { level: 'full', fullSupportFrom, compatibilityFloor, message: `driver ${driverVersion} fully supports CUDA ${cuda} (needs ${fullSupportFrom})` };
-    }
-    if (compatibilityFloor !== undefined && compareVersions(driverVersion, compatibilityFloor) >= 0) {
-        return {
-            level: 'compatible',
-            fullSupportFrom,
-            compatibilityFloor,
-            message: `driver ${driverVersion} runs CUDA ${cuda} through minor-version compatibility (${major}.x needs ${compatibilityFloor}; full support from ${fullSupportFrom})`,
-        };
-    }
-    const needs = compatibilityFloor ?? fullSupportFrom;
-    return { level: 'too-old', fullSupportFrom, compatibilityFloor, message: `driver ${driverVersion} is too old for CUDA ${cuda}: it needs at least ${needs}` };
-}
-/** 'cu128' -> '12.8', 'cu130' -> '13.0', '2.7.0+cu118' -> '11.8'; undefined for 'cpu', 'rocm6.2' and the like. */
-function cudaFromLocalLabel(label) {
-    const match = /^(?:.*\+)?cu(\d+)(\d)$/i.exec(label.trim());
-    return match ? `${Number(match[1])}.${match[2]}` : undefined;
-}
-const MAXWELL_TO_HOPPER = ['sm_50', 'sm_60', 'sm_70', 'sm_75', 'sm_80', 'sm_86', 'sm_90'];
-const TURING_TO_BLACKWELL = ['sm_75', 'sm_80', 'sm_86', 'sm_90', 'sm_100', 'sm_120'];
-const VOLTA_TO_BLACKWELL = ['sm_70', ...TURING_TO_BLACKWELL];
-/**
- * The GPU architectures a PyTorch CUDA wheel is built for. Sources: PyTorch's
- * .ci/manywheel/build_cuda.sh per release and get_arch_list() reported in its issues.
- * Note REFERENCE.md's "from 2.8 dropped sm_50-sm_70" follows the 2.8 release note's
- * wording; the builds themselves kept sm_70 in cu128/cu129 for 2.8-2.10 (issue 157517)
- * and dropped it again in 2.11 (issue 172352), while 2.7's cu128 already started at sm_75.
- * Throws RangeError for a label that is not a CUDA build.
- */
-function expectedArchs(torchVersion, cudaLabel) {
-    const cuda = cudaFromLocalLabel(cudaLabel);
-    if (cuda === undefined)
-        throw new RangeError(`'${cudaLabel}' is not a CUDA build label (cuXYZ)`);
-    const [major, minor] = cudaMajorMinor(cuda);
-    const torch = parseVersion(torchVersion);
-    const torchAtLeast = (wanted) => torch !== undefined && compareParts(torch, parseVersion(wanted) ?? []) >= 0;
-    const { archList, certain } = archRule(major, minor, torch !== undefined, torchAtLeast);
-    return describeArchList(archList, certain);
-}
-function archRule(major, minor, torchKnown, torchAtLeast) {
-    if (major >= 13) {
-        // CUDA 13 cannot target anything below sm_75 at all; cu130's list is verified, later ones assumed alike.
-        return { archList: [...TURING_TO_BLACKWELL, 'compute_120'], certain: major === 13 && minor === 0 };
-    }
-    if (major === 12 && minor >= 8) {
-        const ptx = minor === 9 ? ['compute_120'] : [];
-        if (!torchKnown || torchAtLeast('2.11'))
-            return { archList: TURING_TO_BLACKWELL, certain: torchKnown && minor === 8 };
-        if (torchAtLeast('2.8'))
-            return { archList: [...VOLTA_TO_BLACKWELL, ...ptx], certain: true };
-        return { archList: TURING_TO_BLACKWELL, certain: minor === 8 };
-    }
-    if (major === 12 && minor === 6)
-        return { archList: MAXWELL_TO_HOPPER, certain: true };
-    // cu121/cu124 and cu118: PyTorch built these for sm_50-sm_90 (some cu118 releases also sm_37).
-    if (major === 12 || (major === 11 && minor === 8))
-        return { archList: MAXWELL_TO_HOPPER, certain: false };
-    if (major === 11)
-        return { archList: ['sm_37', 'sm_50', 'sm_60', 'sm_70', 'sm_75', 'sm_80', 'sm_86'], certain: false };
-    return { archList: ['sm_37', 'sm_50', 'sm_60', 'sm_70', 'sm_75'], certain: false };
-}
-function describeArchList(archList, certain) {
-    const sass = archList.map(parseArchEntry).filter((entry) => entry?.kind === 'sm');
-    sass.sort((a, b) => compareParts([a.major, a.minor], [b.major, b.minor]));
-    const hasPtx = archList.some((entry) => parseArchEntry(entry)?.kind === 'compute');
-    const lowest = sass[0];
-    const highest = sass[sass.length - 1];
-    return {
-        minCapability: `${lowest.major}.${lowest.minor}`,
-        maxCapability: hasPtx ? undefined : `${highest.major}.${highest.minor}`,
-        certain,
-        archList: [...archList],
-    };
-}
-function parseArchEntry(entry) {
-    const match = /^(sm|compute)_(\d+)(\d)([af]?)$/.exec(entry.trim());
-    if (!match)
-        return undefined;
-    return { kind: match[1], major: Number(match[2]), minor: Number(match[3]), suffix: match[4] };
-}
-function parseCapability(capability) {
-    const match = /^\s*(\d+)\.(\d)\s*$/.exec(capability);
-    if (!match)
-        throw new RangeError(`not a compute capability: '${capability}' (expected e.g. '8.6')`);
-    return [Number(match[1]), Number(match[2])];
-}
-/**
- * Whether code in a build with this arch list runs on a GPU of this compute capability.
- * Rule (CUDA's binary compatibility): SASS `sm_XY` runs on the same major X with minor >= Y
- * (sm_80 runs on 8.6 and 8.9, never on 9.0); `sm_XYa` only on exactly X.Y; `sm_XYf` like
- * plain within its family. PTX `compute_XY` is JIT-compiled by the driver for any GPU >= X.Y
- * (`compute_XYa` only for X.Y). Unknown entries (gfx900 on ROCm) are ignored.
- */
-function capabilityInArchList(capability, archList) {
-    const [major, minor] = parseCapability(capability);
-    return archList.some((text) => {
-        const entry = parseArchEntry(text);
-        if (!entry)
-            return false;
-        if (entry.suffix === 'a')
-            return entry.major === major && entry.minor === minor;
-        if (entry.kind === 'compute' && entry.suffix === '')
-            return compareParts([major, minor], [entry.major, entry.minor]) >= 0;
-        return entry.major === major && entry.minor <= minor;
-    });
-}
-/** Whether a torch CUDA build has kernels for this GPU; 'likely-unsupported' where the arch table is an estimate. */
-function checkCapability(capability, torchVersion, cudaLabel) {
-    const [major, minor] = parseCapability(capability);
-    const cuda = cudaFromLocalLabel(cudaLabel);
-    // Callers pass either '2.8.0' or the wheel's '2.8.0+cu128'; name the label once.
-    const build = `torch ${torchVersion.replace(/\+.*$/, '')} ${cudaLabel}`;
-    if (cuda === undefined)
-        return { verdict: 'ok', message: `${build} is not a CUDA build: no GPU architecture to check` };
-    const expected = expectedArchs(torchVersion, cudaLabel);
-    const gpu = `sm_${major}${minor} (compute capability ${major}.${minor})`;
-    const covered = describeCoverage(expected);
-    if (capabilityInArchList(capability, expected.archList)) {
-        return { verdict: 'ok', message: `GPU ${gpu} is covered by ${build} (${covered})` };
-    }
-    const belowCuda13Floor = Number(cuda.split('.')[0]) >= 13 && compareParts([major, minor], [7, 5]) < 0;
-    const certain = expected.certain || belowCuda13Floor;
-    const hint = capabilityHint([major, minor], expected);
-    return {
-        verdict: certain ? 'unsupported' : 'likely-unsupported',
-        message: `GPU ${gpu} is ${certain ? 'not' : 'probably not'} among the architectures ${build} is built for (${covered}${certain ? '' : ', estimated'})${hint ? `: ${hint}` : ''}`,
-    };
-}
-function describeCoverage(expected) {
-    const lowest = `sm_${expected.minCapability.replace('.', '')}`;
-    if (expected.maxCapability === undefined)
-        return `${lowest} and newer`;
-    return `${lowest} to sm_${expected.maxCapability.replace('.', '')}`;
-}
-function capabilityHint(capability, expected) {
-    const minimum = parseCapability(expected.minCapability);
-    if (compareParts(capability, minimum) < 0) {
-        if (compareParts(capability, [5, 0]) >= 0 && compareParts(capability, [9, 0]) <= 0) {
-            return "PyTorch's cu126 builds still cover sm_50 to sm_90";
-        }
-        return 'no current PyTorch CUDA build supports this GPU';
-    }
-    if (expected.maxCapability !== undefined && compareParts(capability, parseCapability(expected.maxCapability)) > 0) {
-        return compareParts(capability, [10, 0]) >= 0 ? 'Blackwell GPUs need a cu128 or newer build' : 'a newer CUDA build is needed';
-    }
-    return undefined;
-}
-
-;// CONCATENATED MODULE: ./src/preflight.ts
-
-
-
-
-/** Checks, before anything is downloaded, that the CUDA torch the lock pins can work on this runner. */
-function preflightCuda(project, detection, expectCuda, platform) {
-    if (platform === 'darwin') {
-        throw new ActionError('mode is cuda, but PyTorch publishes no CUDA builds for macOS: use mode: cpu (or auto) on macOS runners.', 'No CUDA on macOS');
-    }
-    if (expectCuda && !detection.cudaUsable) {
-        throw new ActionError(`mode is cuda and expect-cuda is true, but CUDA cannot work on this runner: ${detection.diagnosis ?? detection.reason}. Run the job on a runner with an NVIDIA GPU and a loaded driver, or set expect-cuda: false to only check that the CUDA build installs.`, 'No usable GPU');
-    }
-    const torch = lockedTorch(project, 'cuda');
-    if (!torch) {
-        const cpu = lockedTorch(project, 'cpu');
-        throw new ActionError(`poetry.lock pins no CUDA build of torch${cpu ? ` (only ${cpu.version})` : ''}: cuda mode would install none. Put torch in [tool.poetry.group.cuda.dependencies] with a source on a cuXXX index (e.g. https://download.pytorch.org/whl/cu130) and run \`poetry lock\`.`, 'No CUDA torch in the lock', project.lockPath);
-    }
-    const wheelCuda = torch.label ? cudaFromLocalLabel(torch.label) : undefined;
-    const driver = detection.driverVersion;
-    if (!driver)
-        return;
-    const supported = newestCudaForDriver(driver, platform);
-    // Below CUDA 11 there is no driver table; torch's own warning (verify stage) covers it.
-    if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11) {
-        const support = cudaDriverSupport(driver, wheelCuda, platform);
-        if (support.level === 'too-old') {
-            throw new ActionError(driverTooOldMessage(driver, torch.version, `CUDA ${wheelCuda} needs driver ${support.compatibilityFloor ?? support.fullSupportFrom} or newer`, supported, support.fullSupportFrom, torch.sourceName), 'Driver too old for the locked CUDA torch', project.lockPath);
-        }
-        if (support.level === 'compatible')
-            core/* warning */.$e(`${support.message}: torch ${torch.version} should run; update the driver if kernels fail to load.`);
-    }
-    if (torch.label) {
-        for (const gpu of detection.gpus) {
-            if (!gpu.computeCapability)
-                continue;
-            const check = checkCapability(gpu.computeCapability, torch.version, torch.label);
-            if (check.verdict === 'unsupported') {
-                throw new ActionError(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`, 'GPU not supported by the locked torch', project.lockPath);
-            }
-            if (check.verdict === 'likely-unsupported')
-                core/* warning */.$e(`${gpu.name} (sm_${gpu.computeCapability.replace('.', '')}): ${check.message}`);
-        }
-    }
-}
-/** One wording for "driver too old", whether the lock (before the sync) or torch (after it) found out. */
-function driverTooOldMessage(driver, torchVersion, why, supportedCuda, fullSupportFrom, sourceName = 'pytorch-cuda') {
-    const olderIndex = supportedCuda ? `, e.g. .../whl/cu${supportedCuda.replace('.', '')} or older` : '';
-    return `The NVIDIA driver ${driver} is too old for torch ${torchVersion}: ${why} (the driver supports CUDA ${supportedCuda ?? 'none'}). Fix: update the runner's driver to ${fullSupportFrom} or newer, or point the ${sourceName} source at a cuXXX index this driver supports${olderIndex}, and run \`poetry lock\`.`;
 }
 
 ;// CONCATENATED MODULE: ./src/verify.ts
@@ -98575,31 +98598,55 @@ function notAVenv(venv) {
 
 
 
+
+
 const CACHE_TIMEOUT_MS = Number(process.env.SETUP_POETRY_TORCH_CACHE_TIMEOUT_MS) || 20 * 60_000;
 const SYNC_TIMEOUT_MS = 60 * 60_000;
-/** detect → restore → sync → verify → save; outputs and the summary are written whatever happens. */
+/** detect → prepare → restore → sync → verify → save; outputs and the summary are written whatever happens. */
 async function run() {
     const record = {};
     try {
         const inputs = loadInputs();
-        const detection = await core/* group */.Os('Detect the GPU', async () => {
-            const found = await detectGpu(defaultDetectDeps());
-            for (const source of found.sources)
-                core/* info */.pq(`${source.source}: ${source.detail}`);
-            core/* info */.pq(found.reason);
-            return found;
-        });
-        record.detection = detection;
-        const { mode, reason } = chooseMode(inputs, detection);
-        record.mode = mode;
-        record.modeReason = reason;
-        core/* info */.pq(`Mode: ${mode} (${reason})`);
-        const expectCuda = inputs.expectCuda === 'auto' ? mode === 'cuda' : inputs.expectCuda;
+        // Detection comes first so that the GPU outputs are known even when the project is broken.
+        const detection = await detect(record);
+        const setup = await prepare(inputs, detection, record);
+        const restored = await restore(setup, record);
+        await sync(setup, restored, record);
+        await verify(setup, record);
+        await save(setup, restored, record);
+    }
+    catch (error) {
+        reportFailure(error, record);
+    }
+    finally {
+        writeOutputs(record);
+        await writeSummary(record);
+    }
+}
+async function detect(record) {
+    const detection = await core/* group */.Os('Detect the GPU', async () => {
+        const found = await detectGpu(defaultDetectDeps());
+        for (const source of found.sources)
+            core/* info */.pq(`${source.source}: ${source.detail}`);
+        core/* info */.pq(found.reason);
+        return found;
+    });
+    record.detection = detection;
+    if (detection.driverVersion)
+        record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
+    return detection;
+}
+/** Mode, project, pre-flight checks, interpreter, Poetry, and where the venv lives: everything decided before the restore. */
+async function prepare(inputs, detection, record) {
+    const { mode, reason } = chooseMode(inputs, detection);
+    record.mode = mode;
+    record.modeReason = reason;
+    core/* info */.pq(`Mode: ${mode} (${reason})`);
+    const expectCuda = inputs.expectCuda === 'auto' ? mode === 'cuda' : inputs.expectCuda;
+    return core/* group */.Os('Prepare the project, Python and Poetry', async () => {
         const project = loadProject(inputs.workingDirectory);
         const selection = mode === 'cuda' ? { extras: inputs.cudaExtras, groups: inputs.cudaGroups } : { extras: inputs.cpuExtras, groups: [] };
         checkSelection(project, selection, mode);
-        if (detection.driverVersion)
-            record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
         if (mode === 'cuda')
             preflightCuda(project, detection, expectCuda, process.platform);
         const interpreter = await resolveInterpreter(exec/* runCommand */.d, inputs.python);
@@ -98616,13 +98663,12 @@ async function run() {
             core/* exportVariable */.dN('POETRY_VIRTUALENVS_IN_PROJECT', 'true');
         if (env.POETRY_INSTALLER_RE_RESOLVE)
             core/* exportVariable */.dN('POETRY_INSTALLER_RE_RESOLVE', env.POETRY_INSTALLER_RE_RESOLVE);
-        // Restore
         const located = await locateVenv(exec/* runCommand */.d, poetry, project.dir, env, inProject, interpreter.executable);
+        // Outside the project only Poetry knows the path, and learning it made an empty venv: the restore needs the path free.
         if (located.createdToLocate)
             discardVenv(located.path, false);
-        const venv = located.path;
-        record.venvPath = venv;
-        record.pythonPath = venvPython(venv);
+        record.venvPath = located.path;
+        record.pythonPath = venvPython(located.path);
         const keys = (0,cache/* cacheKeys */.Xr)({
             fingerprint: (0,cache/* runnerFingerprint */.DF)(process.platform, process.arch, '/', external_node_os_.release()),
             interpreter,
@@ -98633,106 +98679,29 @@ async function run() {
             suffix: inputs.cacheSuffix,
         });
         record.cacheKey = keys.primary;
-        record.restore = await core/* group */.Os('Restore the virtualenv', () => restore(inputs, venv, keys, interpreter, record));
-        // Sync
-        const args = syncCommand(poetry, selection, inputs.syncArgs);
-        record.syncCommand = `poetry ${args.join(' ')}`;
-        if (record.restore.kind === 'exact') {
-            record.syncSkipped = 'exact cache hit: the venv was saved from this lock, selection and interpreter after it passed verification';
-            core/* info */.pq(`Sync skipped: ${record.syncSkipped}.`);
-        }
-        else {
-            await core/* group */.Os(`Sync: ${record.syncCommand}`, async () => {
-                if (!external_node_fs_.existsSync(venv))
-                    await createVenv(exec/* runCommand */.d, poetry, project.dir, env, interpreter.executable);
-                else
-                    assertVirtualenv(venv);
-                const outcome = await syncProject(exec/* runCommand */.d, poetry, project.dir, args, env, {
-                    maxAttempts: 3,
-                    backoffMs: Number(process.env.SETUP_POETRY_TORCH_RETRY_BACKOFF_MS) || 5_000,
-                    log: (line) => core/* warning */.$e(line),
-                    timeoutMs: SYNC_TIMEOUT_MS,
-                });
-                record.syncAttempts = outcome.attempts;
-                record.syncMs = outcome.durationMs;
-            });
-        }
-        // Verify
-        const probe = await core/* group */.Os('Verify torch', async () => {
-            const report = await probeTorch(exec/* runCommand */.d, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
-            core/* info */.pq(JSON.stringify(report, null, 2));
-            return report;
-        });
-        record.probe = probe;
-        const problems = findProblems(probe, {
-            mode,
-            expectCuda,
-            syncCommand: record.syncCommand,
-            detectionReason: detection.reason,
-            driverVersion: detection.driverVersion,
-        });
-        record.problems = problems;
-        if (problems.length > 0) {
-            // Never cache an environment that failed verification.
-            record.save = { saved: false, reason: 'verification failed' };
-            throw new ActionError(problems.join(' | '), 'torch verification failed', project.pyprojectPath);
-        }
-        // Save
-        if (!inputs.cache)
-            record.save = { saved: false, reason: 'cache: false' };
-        else if (record.restore.kind === 'exact')
-            record.save = { saved: false, reason: 'exact hit, nothing new to save' };
-        else if (record.restore.kind === 'skipped')
-            record.save = { saved: false, reason: record.restore.reason };
-        else {
-            record.save =
-                record.restore.kind === 'failed' && record.restore.stalled
-                    ? // Archiving first and then waiting out the same bound again would double the stall.
-                        { saved: false, reason: `not tried: the cache service stalled during the restore (${record.restore.reason})` }
-                    : await core/* group */.Os('Save the virtualenv', () => (0,cache/* saveVenv */.Ny)(venv, keys.primary, CACHE_TIMEOUT_MS));
-            if (!record.save.saved && !record.save.expected)
-                core/* warning */.$e(`The virtualenv was not saved to the cache: ${record.save.reason}`);
-        }
-    }
-    catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        record.failure = message;
-        if (error instanceof ActionError) {
-            core/* error */.z3(message, { title: error.title, file: error.file });
-            process.exitCode = 1;
-        }
-        else {
-            core/* setFailed */.C1(`Unexpected error (please report it): ${error instanceof Error && error.stack ? error.stack : message}`);
-        }
-    }
-    finally {
-        writeOutputs(record);
-        await writeSummary(record);
-    }
+        return { inputs, mode, expectCuda, detection, project, selection, interpreter, poetry, env, venv: located.path, keys };
+    });
 }
-function chooseMode(inputs, detection) {
-    if (inputs.mode === 'cpu')
-        return { mode: 'cpu', reason: 'mode: cpu' };
-    if (inputs.mode === 'cuda')
-        return { mode: 'cuda', reason: 'mode: cuda' };
-    return detection.cudaUsable
-        ? { mode: 'cuda', reason: `auto: ${detection.reason}` }
-        : { mode: 'cpu', reason: `auto: no usable NVIDIA GPU (${detection.diagnosis ?? detection.reason})` };
+async function restore(setup, record) {
+    const restored = await core/* group */.Os('Restore the virtualenv', () => restoreFromCache(setup));
+    record.restore = restored.outcome;
+    record.venvDiscarded = restored.discarded;
+    return restored.outcome;
 }
-async function restore(inputs, venv, keys, interpreter, record) {
+async function restoreFromCache({ inputs, venv, keys, interpreter }) {
     if (!inputs.cache)
-        return { kind: 'skipped', reason: 'cache: false' };
+        return { outcome: { kind: 'skipped', reason: 'cache: false' } };
     const unavailable = (0,cache/* cacheUnavailableReason */.bn)();
     if (unavailable) {
         core/* notice */.lm(`Cache skipped: ${unavailable}.`);
-        return { kind: 'skipped', reason: unavailable };
+        return { outcome: { kind: 'skipped', reason: unavailable } };
     }
     if (external_node_fs_.existsSync(venv)) {
         // A persistent workspace (self-hosted runner) already has one: sync brings it up to date.
         const problem = await venvProblem(exec/* runCommand */.d, venv, interpreter);
         if (!problem) {
             core/* info */.pq(`${venv} already exists and works with this interpreter; restoring over it is skipped.`);
-            return { kind: 'skipped', reason: `${venv} already existed` };
+            return { outcome: { kind: 'skipped', reason: `${venv} already existed` } };
         }
         core/* info */.pq(`Existing ${venv} is unusable (${problem}); replacing it.`);
         discardVenv(venv, false);
@@ -98744,17 +98713,105 @@ async function restore(inputs, venv, keys, interpreter, record) {
         discardVenv(venv, true); // whatever a broken extraction left behind
         if (outcome.kind === 'miss')
             core/* info */.pq(`No cache entry for ${keys.primary} or ${keys.restorePrefix}*.`);
-        return outcome;
+        return { outcome };
     }
     core/* info */.pq(`Restored ${venv} from ${outcome.matchedKey} (${outcome.kind}).`);
     const problem = await venvProblem(exec/* runCommand */.d, venv, interpreter);
     if (problem) {
-        record.venvDiscarded = problem;
         core/* warning */.$e(`The restored virtualenv cannot be used (${problem}); deleting it and syncing cold.`);
         discardVenv(venv, true);
-        return { kind: 'miss', durationMs: outcome.durationMs };
+        return { outcome: { kind: 'miss', durationMs: outcome.durationMs }, discarded: problem };
     }
-    return outcome;
+    return { outcome };
+}
+async function sync({ poetry, selection, inputs, project, env, venv, interpreter }, restored, record) {
+    const args = syncCommand(poetry, selection, inputs.syncArgs);
+    record.syncCommand = `poetry ${args.join(' ')}`;
+    if (restored.kind === 'exact') {
+        record.syncSkipped = 'exact cache hit: the venv was saved from this lock, selection and interpreter after it passed verification';
+        core/* info */.pq(`Sync skipped: ${record.syncSkipped}.`);
+        return;
+    }
+    await core/* group */.Os(`Sync: ${record.syncCommand}`, async () => {
+        if (!external_node_fs_.existsSync(venv))
+            await createVenv(exec/* runCommand */.d, poetry, project.dir, env, interpreter.executable);
+        else
+            assertVirtualenv(venv);
+        const outcome = await syncProject(exec/* runCommand */.d, poetry, project.dir, args, env, {
+            maxAttempts: 3,
+            backoffMs: Number(process.env.SETUP_POETRY_TORCH_RETRY_BACKOFF_MS) || 5_000,
+            log: (line) => core/* warning */.$e(line),
+            timeoutMs: SYNC_TIMEOUT_MS,
+        });
+        record.syncAttempts = outcome.attempts;
+        record.syncMs = outcome.durationMs;
+    });
+}
+async function verify({ venv, mode, expectCuda, detection, project }, record) {
+    record.probe = await core/* group */.Os('Verify torch', async () => {
+        const report = await probeTorch(exec/* runCommand */.d, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
+        core/* info */.pq(JSON.stringify(report, null, 2));
+        return report;
+    });
+    record.problems = findProblems(record.probe, {
+        mode,
+        expectCuda,
+        syncCommand: record.syncCommand ?? '',
+        detectionReason: detection.reason,
+        driverVersion: detection.driverVersion,
+    });
+    if (record.problems.length > 0) {
+        // Never cache an environment that failed verification.
+        record.save = { saved: false, reason: 'verification failed' };
+        throw new ActionError(record.problems.join(' | '), 'torch verification failed', project.pyprojectPath);
+    }
+}
+async function save({ inputs, venv, keys }, restored, record) {
+    const decision = decideSave(inputs.cache, restored);
+    record.save = decision.save
+        ? await core/* group */.Os('Save the virtualenv', () => (0,cache/* saveVenv */.Ny)(venv, keys.primary, CACHE_TIMEOUT_MS))
+        : { saved: false, reason: decision.reason, expected: !decision.trouble };
+    if (!record.save.saved && !record.save.expected)
+        core/* warning */.$e(`The virtualenv was not saved to the cache: ${record.save.reason}`);
+}
+/** An ActionError is the user's to fix: one annotation, no stack. Anything else is a bug and keeps its stack. */
+function reportFailure(error, record) {
+    const message = error instanceof Error ? error.message : String(error);
+    record.failure = message;
+    if (error instanceof ActionError) {
+        core/* error */.z3(message, { title: error.title, file: error.file });
+        process.exitCode = 1;
+    }
+    else {
+        core/* setFailed */.C1(`Unexpected error (please report it): ${error instanceof Error && error.stack ? error.stack : message}`);
+    }
+}
+function chooseMode(inputs, detection) {
+    if (inputs.mode === 'cpu')
+        return { mode: 'cpu', reason: 'mode: cpu' };
+    if (inputs.mode === 'cuda')
+        return { mode: 'cuda', reason: 'mode: cuda' };
+    return detection.cudaUsable
+        ? { mode: 'cuda', reason: `auto: ${detection.reason}` }
+        : { mode: 'cpu', reason: `auto: no usable NVIDIA GPU (${detection.diagnosis ?? detection.reason})` };
+}
+/** Whether a verified venv goes to the cache: only when it may have changed since the restore and the cache can take it. */
+function decideSave(cacheEnabled, restored) {
+    if (!cacheEnabled)
+        return { save: false, reason: 'cache: false' };
+    switch (restored.kind) {
+        case 'exact':
+            return { save: false, reason: 'exact hit, nothing new to save' };
+        case 'skipped':
+            return { save: false, reason: restored.reason };
+        case 'failed':
+            // Archiving first and then waiting out the same bound again would double the stall.
+            if (restored.stalled)
+                return { save: false, reason: `not tried: the cache service stalled during the restore (${restored.reason})`, trouble: true };
+            return { save: true };
+        default:
+            return { save: true };
+    }
 }
 
 

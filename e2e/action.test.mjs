@@ -47,6 +47,7 @@ describe('seed project, cpu mode', () => {
     assert.match(cold.summary, /2\.13\.0\+cpu \(CPU build\)/);
     assert.deepEqual(cold.groups, [
       'Detect the GPU',
+      'Prepare the project, Python and Poetry',
       'Restore the virtualenv',
       'Sync: poetry sync --no-interaction --no-ansi --extras=cpu',
       'Verify torch',

@@ -2,46 +2,87 @@ import * as core from '@actions/core';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cacheKeys, cacheUnavailableReason, restoreVenv, runnerFingerprint, saveVenv, type RestoreOutcome } from './cache.js';
+import { cacheKeys, cacheUnavailableReason, restoreVenv, runnerFingerprint, saveVenv, type CacheKeys, type RestoreOutcome } from './cache.js';
+import { newestCudaForDriver } from './cuda.js';
 import { detectGpu, defaultDetectDeps, type Detection } from './detect.js';
 import { ActionError } from './errors.js';
 import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';
-import { createVenv, locatePoetry, locateVenv, poetryEnvironment, syncCommand, syncProject, wantsInProjectVenv } from './poetry.js';
-import { checkSelection, loadProject, type Selection } from './project.js';
+import { locatePoetry, poetryEnvironment, type Poetry } from './poetry/install.js';
+import { syncCommand, syncProject } from './poetry/sync.js';
+import { createVenv, locateVenv, wantsInProjectVenv } from './poetry/venv.js';
+import { preflightCuda } from './preflight.js';
+import { checkSelection, loadProject, type Project, type Selection } from './project.js';
 import { resolveInterpreter, venvPython, type Interpreter } from './python.js';
 import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
 import { assertVirtualenv, discardVenv, venvProblem } from './venv.js';
-import { preflightCuda } from './preflight.js';
-import { newestCudaForDriver } from './cuda.js';
 
 const CACHE_TIMEOUT_MS = Number(process.env.SETUP_POETRY_TORCH_CACHE_TIMEOUT_MS) || 20 * 60_000;
 const SYNC_TIMEOUT_MS = 60 * 60_000;
 
-/** detect → restore → sync → verify → save; outputs and the summary are written whatever happens. */
+type Mode = 'cpu' | 'cuda';
+
+/** What the later stages need from the first two: the project, the interpreter, Poetry and the venv it manages. */
+interface Setup {
+  inputs: Inputs;
+  mode: Mode;
+  expectCuda: boolean;
+  detection: Detection;
+  project: Project;
+  selection: Selection;
+  interpreter: Interpreter;
+  poetry: Poetry;
+  /** The environment every Poetry call gets. */
+  env: NodeJS.ProcessEnv;
+  venv: string;
+  keys: CacheKeys;
+}
+
+/** detect → prepare → restore → sync → verify → save; outputs and the summary are written whatever happens. */
 export async function run(): Promise<void> {
   const record: RunRecord = {};
   try {
     const inputs = loadInputs();
+    // Detection comes first so that the GPU outputs are known even when the project is broken.
+    const detection = await detect(record);
+    const setup = await prepare(inputs, detection, record);
+    const restored = await restore(setup, record);
+    await sync(setup, restored, record);
+    await verify(setup, record);
+    await save(setup, restored, record);
+  } catch (error) {
+    reportFailure(error, record);
+  } finally {
+    writeOutputs(record);
+    await writeSummary(record);
+  }
+}
 
-    const detection = await core.group('Detect the GPU', async () => {
-      const found = await detectGpu(defaultDetectDeps());
-      for (const source of found.sources) core.info(`${source.source}: ${source.detail}`);
-      core.info(found.reason);
-      return found;
-    });
-    record.detection = detection;
-    const { mode, reason } = chooseMode(inputs, detection);
-    record.mode = mode;
-    record.modeReason = reason;
-    core.info(`Mode: ${mode} (${reason})`);
-    const expectCuda = inputs.expectCuda === 'auto' ? mode === 'cuda' : inputs.expectCuda;
+async function detect(record: RunRecord): Promise<Detection> {
+  const detection = await core.group('Detect the GPU', async () => {
+    const found = await detectGpu(defaultDetectDeps());
+    for (const source of found.sources) core.info(`${source.source}: ${source.detail}`);
+    core.info(found.reason);
+    return found;
+  });
+  record.detection = detection;
+  if (detection.driverVersion) record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
+  return detection;
+}
 
+/** Mode, project, pre-flight checks, interpreter, Poetry, and where the venv lives: everything decided before the restore. */
+async function prepare(inputs: Inputs, detection: Detection, record: RunRecord): Promise<Setup> {
+  const { mode, reason } = chooseMode(inputs, detection);
+  record.mode = mode;
+  record.modeReason = reason;
+  core.info(`Mode: ${mode} (${reason})`);
+  const expectCuda = inputs.expectCuda === 'auto' ? mode === 'cuda' : inputs.expectCuda;
+
+  return core.group('Prepare the project, Python and Poetry', async () => {
     const project = loadProject(inputs.workingDirectory);
     const selection: Selection = mode === 'cuda' ? { extras: inputs.cudaExtras, groups: inputs.cudaGroups } : { extras: inputs.cpuExtras, groups: [] };
     checkSelection(project, selection, mode);
-    if (detection.driverVersion) record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
     if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform);
 
     const interpreter = await resolveInterpreter(runCommand, inputs.python);
@@ -50,18 +91,19 @@ export async function run(): Promise<void> {
     const poetry = await locatePoetry(runCommand, inputs.poetryVersion, interpreter.executable, toolDir);
     record.poetryVersion = `${poetry.version}${poetry.installedByAction ? ' (installed by this step)' : ''}`;
     if (poetry.binDir) core.addPath(poetry.binDir);
+
     const inProject = wantsInProjectVenv(project.dir, process.env);
     const env = poetryEnvironment(poetry.version, process.env, inProject);
     // Later steps' `poetry run` must find the same venv with the same settings.
     if (inProject) core.exportVariable('POETRY_VIRTUALENVS_IN_PROJECT', 'true');
     if (env.POETRY_INSTALLER_RE_RESOLVE) core.exportVariable('POETRY_INSTALLER_RE_RESOLVE', env.POETRY_INSTALLER_RE_RESOLVE);
 
-    // Restore
     const located = await locateVenv(runCommand, poetry, project.dir, env, inProject, interpreter.executable);
+    // Outside the project only Poetry knows the path, and learning it made an empty venv: the restore needs the path free.
     if (located.createdToLocate) discardVenv(located.path, false);
-    const venv = located.path;
-    record.venvPath = venv;
-    record.pythonPath = venvPython(venv);
+    record.venvPath = located.path;
+    record.pythonPath = venvPython(located.path);
+
     const keys = cacheKeys({
       fingerprint: runnerFingerprint(process.platform, process.arch, '/', os.release()),
       interpreter,
@@ -72,104 +114,30 @@ export async function run(): Promise<void> {
       suffix: inputs.cacheSuffix,
     });
     record.cacheKey = keys.primary;
-    record.restore = await core.group('Restore the virtualenv', () => restore(inputs, venv, keys, interpreter, record));
-
-    // Sync
-    const args = syncCommand(poetry, selection, inputs.syncArgs);
-    record.syncCommand = `poetry ${args.join(' ')}`;
-    if (record.restore.kind === 'exact') {
-      record.syncSkipped = 'exact cache hit: the venv was saved from this lock, selection and interpreter after it passed verification';
-      core.info(`Sync skipped: ${record.syncSkipped}.`);
-    } else {
-      await core.group(`Sync: ${record.syncCommand}`, async () => {
-        if (!fs.existsSync(venv)) await createVenv(runCommand, poetry, project.dir, env, interpreter.executable);
-        else assertVirtualenv(venv);
-        const outcome = await syncProject(runCommand, poetry, project.dir, args, env, {
-          maxAttempts: 3,
-          backoffMs: Number(process.env.SETUP_POETRY_TORCH_RETRY_BACKOFF_MS) || 5_000,
-          log: (line) => core.warning(line),
-          timeoutMs: SYNC_TIMEOUT_MS,
-        });
-        record.syncAttempts = outcome.attempts;
-        record.syncMs = outcome.durationMs;
-      });
-    }
-
-    // Verify
-    const probe = await core.group('Verify torch', async () => {
-      const report = await probeTorch(runCommand, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
-      core.info(JSON.stringify(report, null, 2));
-      return report;
-    });
-    record.probe = probe;
-    const problems = findProblems(probe, {
-      mode,
-      expectCuda,
-      syncCommand: record.syncCommand,
-      detectionReason: detection.reason,
-      driverVersion: detection.driverVersion,
-    });
-    record.problems = problems;
-    if (problems.length > 0) {
-      // Never cache an environment that failed verification.
-      record.save = { saved: false, reason: 'verification failed' };
-      throw new ActionError(problems.join(' | '), 'torch verification failed', project.pyprojectPath);
-    }
-
-    // Save
-    if (!inputs.cache) record.save = { saved: false, reason: 'cache: false' };
-    else if (record.restore.kind === 'exact') record.save = { saved: false, reason: 'exact hit, nothing new to save' };
-    else if (record.restore.kind === 'skipped') record.save = { saved: false, reason: record.restore.reason };
-    else {
-      record.save =
-        record.restore.kind === 'failed' && record.restore.stalled
-          ? // Archiving first and then waiting out the same bound again would double the stall.
-            { saved: false, reason: `not tried: the cache service stalled during the restore (${record.restore.reason})` }
-          : await core.group('Save the virtualenv', () => saveVenv(venv, keys.primary, CACHE_TIMEOUT_MS));
-      if (!record.save.saved && !record.save.expected) core.warning(`The virtualenv was not saved to the cache: ${record.save.reason}`);
-    }
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    record.failure = message;
-    if (error instanceof ActionError) {
-      core.error(message, { title: error.title, file: error.file });
-      process.exitCode = 1;
-    } else {
-      core.setFailed(`Unexpected error (please report it): ${error instanceof Error && error.stack ? error.stack : message}`);
-    }
-  } finally {
-    writeOutputs(record);
-    await writeSummary(record);
-  }
+    return { inputs, mode, expectCuda, detection, project, selection, interpreter, poetry, env, venv: located.path, keys };
+  });
 }
 
-export function chooseMode(inputs: Inputs, detection: Detection): { mode: 'cpu' | 'cuda'; reason: string } {
-  if (inputs.mode === 'cpu') return { mode: 'cpu', reason: 'mode: cpu' };
-  if (inputs.mode === 'cuda') return { mode: 'cuda', reason: 'mode: cuda' };
-  return detection.cudaUsable
-    ? { mode: 'cuda', reason: `auto: ${detection.reason}` }
-    : { mode: 'cpu', reason: `auto: no usable NVIDIA GPU (${detection.diagnosis ?? detection.reason})` };
+async function restore(setup: Setup, record: RunRecord): Promise<RestoreOutcome> {
+  const restored = await core.group('Restore the virtualenv', () => restoreFromCache(setup));
+  record.restore = restored.outcome;
+  record.venvDiscarded = restored.discarded;
+  return restored.outcome;
 }
 
-async function restore(
-  inputs: Inputs,
-  venv: string,
-  keys: { primary: string; restorePrefix: string },
-  interpreter: Interpreter,
-  record: RunRecord,
-): Promise<RestoreOutcome> {
-  if (!inputs.cache) return { kind: 'skipped', reason: 'cache: false' };
+async function restoreFromCache({ inputs, venv, keys, interpreter }: Setup): Promise<{ outcome: RestoreOutcome; discarded?: string }> {
+  if (!inputs.cache) return { outcome: { kind: 'skipped', reason: 'cache: false' } };
   const unavailable = cacheUnavailableReason();
   if (unavailable) {
     core.notice(`Cache skipped: ${unavailable}.`);
-    return { kind: 'skipped', reason: unavailable };
+    return { outcome: { kind: 'skipped', reason: unavailable } };
   }
   if (fs.existsSync(venv)) {
     // A persistent workspace (self-hosted runner) already has one: sync brings it up to date.
     const problem = await venvProblem(runCommand, venv, interpreter);
     if (!problem) {
       core.info(`${venv} already exists and works with this interpreter; restoring over it is skipped.`);
-      return { kind: 'skipped', reason: `${venv} already existed` };
+      return { outcome: { kind: 'skipped', reason: `${venv} already existed` } };
     }
     core.info(`Existing ${venv} is unusable (${problem}); replacing it.`);
     discardVenv(venv, false);
@@ -179,15 +147,104 @@ async function restore(
     if (outcome.kind === 'failed') core.warning(`Cache restore failed, continuing with a cold sync: ${outcome.reason}`);
     discardVenv(venv, true); // whatever a broken extraction left behind
     if (outcome.kind === 'miss') core.info(`No cache entry for ${keys.primary} or ${keys.restorePrefix}*.`);
-    return outcome;
+    return { outcome };
   }
   core.info(`Restored ${venv} from ${outcome.matchedKey} (${outcome.kind}).`);
   const problem = await venvProblem(runCommand, venv, interpreter);
   if (problem) {
-    record.venvDiscarded = problem;
     core.warning(`The restored virtualenv cannot be used (${problem}); deleting it and syncing cold.`);
     discardVenv(venv, true);
-    return { kind: 'miss', durationMs: outcome.durationMs };
+    return { outcome: { kind: 'miss', durationMs: outcome.durationMs }, discarded: problem };
   }
-  return outcome;
+  return { outcome };
+}
+
+async function sync({ poetry, selection, inputs, project, env, venv, interpreter }: Setup, restored: RestoreOutcome, record: RunRecord): Promise<void> {
+  const args = syncCommand(poetry, selection, inputs.syncArgs);
+  record.syncCommand = `poetry ${args.join(' ')}`;
+  if (restored.kind === 'exact') {
+    record.syncSkipped = 'exact cache hit: the venv was saved from this lock, selection and interpreter after it passed verification';
+    core.info(`Sync skipped: ${record.syncSkipped}.`);
+    return;
+  }
+  await core.group(`Sync: ${record.syncCommand}`, async () => {
+    if (!fs.existsSync(venv)) await createVenv(runCommand, poetry, project.dir, env, interpreter.executable);
+    else assertVirtualenv(venv);
+    const outcome = await syncProject(runCommand, poetry, project.dir, args, env, {
+      maxAttempts: 3,
+      backoffMs: Number(process.env.SETUP_POETRY_TORCH_RETRY_BACKOFF_MS) || 5_000,
+      log: (line) => core.warning(line),
+      timeoutMs: SYNC_TIMEOUT_MS,
+    });
+    record.syncAttempts = outcome.attempts;
+    record.syncMs = outcome.durationMs;
+  });
+}
+
+async function verify({ venv, mode, expectCuda, detection, project }: Setup, record: RunRecord): Promise<void> {
+  record.probe = await core.group('Verify torch', async () => {
+    const report = await probeTorch(runCommand, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
+    core.info(JSON.stringify(report, null, 2));
+    return report;
+  });
+  record.problems = findProblems(record.probe, {
+    mode,
+    expectCuda,
+    syncCommand: record.syncCommand ?? '',
+    detectionReason: detection.reason,
+    driverVersion: detection.driverVersion,
+  });
+  if (record.problems.length > 0) {
+    // Never cache an environment that failed verification.
+    record.save = { saved: false, reason: 'verification failed' };
+    throw new ActionError(record.problems.join(' | '), 'torch verification failed', project.pyprojectPath);
+  }
+}
+
+async function save({ inputs, venv, keys }: Setup, restored: RestoreOutcome, record: RunRecord): Promise<void> {
+  const decision = decideSave(inputs.cache, restored);
+  record.save = decision.save
+    ? await core.group('Save the virtualenv', () => saveVenv(venv, keys.primary, CACHE_TIMEOUT_MS))
+    : { saved: false, reason: decision.reason, expected: !decision.trouble };
+  if (!record.save.saved && !record.save.expected) core.warning(`The virtualenv was not saved to the cache: ${record.save.reason}`);
+}
+
+/** An ActionError is the user's to fix: one annotation, no stack. Anything else is a bug and keeps its stack. */
+function reportFailure(error: unknown, record: RunRecord): void {
+  const message = error instanceof Error ? error.message : String(error);
+  record.failure = message;
+  if (error instanceof ActionError) {
+    core.error(message, { title: error.title, file: error.file });
+    process.exitCode = 1;
+  } else {
+    core.setFailed(`Unexpected error (please report it): ${error instanceof Error && error.stack ? error.stack : message}`);
+  }
+}
+
+export function chooseMode(inputs: Pick<Inputs, 'mode'>, detection: Detection): { mode: Mode; reason: string } {
+  if (inputs.mode === 'cpu') return { mode: 'cpu', reason: 'mode: cpu' };
+  if (inputs.mode === 'cuda') return { mode: 'cuda', reason: 'mode: cuda' };
+  return detection.cudaUsable
+    ? { mode: 'cuda', reason: `auto: ${detection.reason}` }
+    : { mode: 'cpu', reason: `auto: no usable NVIDIA GPU (${detection.diagnosis ?? detection.reason})` };
+}
+
+/** trouble: not saving is a symptom worth a warning, not the normal course. */
+export type SaveDecision = { save: true } | { save: false; reason: string; trouble?: boolean };
+
+/** Whether a verified venv goes to the cache: only when it may have changed since the restore and the cache can take it. */
+export function decideSave(cacheEnabled: boolean, restored: RestoreOutcome): SaveDecision {
+  if (!cacheEnabled) return { save: false, reason: 'cache: false' };
+  switch (restored.kind) {
+    case 'exact':
+      return { save: false, reason: 'exact hit, nothing new to save' };
+    case 'skipped':
+      return { save: false, reason: restored.reason };
+    case 'failed':
+      // Archiving first and then waiting out the same bound again would double the stall.
+      if (restored.stalled) return { save: false, reason: `not tried: the cache service stalled during the restore (${restored.reason})`, trouble: true };
+      return { save: true };
+    default:
+      return { save: true };
+  }
 }

@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { findOnPath, poetryScriptVersion } from '../src/poetry.js';
-import { bytecodeWritingEnv } from '../src/verify.js';
+import { findOnPath, parsePoetryVersion, poetryEnvironment, poetryScriptVersion } from '../../src/poetry/install.js';
 
 // Console scripts as pip and pipx write them; the versions come from the dist-info, not a Poetry run.
 let root: string;
@@ -79,11 +78,28 @@ describe('findOnPath', () => {
   });
 });
 
-describe('bytecodeWritingEnv', () => {
-  it('lets the probe write .pyc files into the venv and keeps everything else', () => {
-    expect(bytecodeWritingEnv({ PATH: '/bin', PYTHONDONTWRITEBYTECODE: '1', PYTHONPYCACHEPREFIX: '/tmp/pyc', PYTHONUNBUFFERED: '1' })).toEqual({
-      PATH: '/bin',
-      PYTHONUNBUFFERED: '1',
-    });
+describe('parsePoetryVersion', () => {
+  it.each([
+    ['Poetry (version 2.5.1)', '2.5.1'],
+    ['Poetry version 1.8.5', '1.8.5'],
+    ['Poetry (version 2.5.0.dev0)', '2.5.0.dev0'],
+    ['command not found', undefined],
+  ])('%j -> %j', (text, version) => expect(parsePoetryVersion(text)).toBe(version));
+});
+
+describe('poetryEnvironment', () => {
+  it.each([
+    ['2.0.1', 'false'],
+    ['2.2.1', 'false'],
+    ['2.3.0', undefined],
+    ['1.8.5', undefined],
+  ])('Poetry %s: POETRY_INSTALLER_RE_RESOLVE=%s (exclusive extras need it off before 2.3)', (version, expected) => {
+    expect(poetryEnvironment(version, {}, true).POETRY_INSTALLER_RE_RESOLVE).toBe(expected);
+  });
+
+  it('keeps a keyring backend the user chose and puts the venv in the project only when asked', () => {
+    expect(poetryEnvironment('2.5.1', { PYTHON_KEYRING_BACKEND: 'mine' }, false)).toMatchObject({ PYTHON_KEYRING_BACKEND: 'mine', POETRY_NO_INTERACTION: '1' });
+    expect(poetryEnvironment('2.5.1', {}, false).POETRY_VIRTUALENVS_IN_PROJECT).toBeUndefined();
+    expect(poetryEnvironment('2.5.1', {}, true).POETRY_VIRTUALENVS_IN_PROJECT).toBe('true');
   });
 });

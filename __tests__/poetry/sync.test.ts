@@ -1,5 +1,5 @@
-import type { CommandResult } from '../src/exec.js';
-import { explainPoetryFailure, isTransient, parsePoetryVersion, poetryEnvironment, poetryErrorSummary, syncCommand } from '../src/poetry.js';
+import type { CommandResult } from '../../src/exec.js';
+import { explainPoetryFailure, isTransient, poetryErrorSummary, syncCommand } from '../../src/poetry/sync.js';
 
 // Poetry 2.5.1's own output, as recorded by e2e/index.test.mjs against the local index.
 const failed = (stdout: string, stderr = ''): CommandResult => ({ exitCode: 1, stdout, stderr, timedOut: false });
@@ -29,15 +29,6 @@ const unavailable = failed(`  - Installing filelock (4.3.1): Failed
 Cannot install filelock.
 `);
 
-describe('parsePoetryVersion', () => {
-  it.each([
-    ['Poetry (version 2.5.1)', '2.5.1'],
-    ['Poetry version 1.8.5', '1.8.5'],
-    ['Poetry (version 2.5.0.dev0)', '2.5.0.dev0'],
-    ['command not found', undefined],
-  ])('%j -> %j', (text, version) => expect(parsePoetryVersion(text)).toBe(version));
-});
-
 describe('syncCommand', () => {
   it('uses sync on 2.x and install --sync on 1.8, with one flag per extra and group', () => {
     const selection = { extras: ['cuda', 'extra2'], groups: ['cuda'] };
@@ -51,23 +42,6 @@ describe('syncCommand', () => {
       '--no-root',
     ]);
     expect(syncCommand({ command: 'poetry', version: '1.8.5', installedByAction: false }, selection, []).slice(0, 2)).toEqual(['install', '--sync']);
-  });
-});
-
-describe('poetryEnvironment', () => {
-  it.each([
-    ['2.0.1', 'false'],
-    ['2.2.1', 'false'],
-    ['2.3.0', undefined],
-    ['1.8.5', undefined],
-  ])('Poetry %s: POETRY_INSTALLER_RE_RESOLVE=%s (exclusive extras need it off before 2.3)', (version, expected) => {
-    expect(poetryEnvironment(version, {}, true).POETRY_INSTALLER_RE_RESOLVE).toBe(expected);
-  });
-
-  it('keeps a keyring backend the user chose and puts the venv in the project only when asked', () => {
-    expect(poetryEnvironment('2.5.1', { PYTHON_KEYRING_BACKEND: 'mine' }, false)).toMatchObject({ PYTHON_KEYRING_BACKEND: 'mine', POETRY_NO_INTERACTION: '1' });
-    expect(poetryEnvironment('2.5.1', {}, false).POETRY_VIRTUALENVS_IN_PROJECT).toBeUndefined();
-    expect(poetryEnvironment('2.5.1', {}, true).POETRY_VIRTUALENVS_IN_PROJECT).toBe('true');
   });
 });
 
