@@ -8,6 +8,9 @@ import { detectGpu, defaultDetectDeps, type Detection } from './detect.js';
 import { ActionError } from './errors.js';
 import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';
+import { checkDuplicatePins } from './lock/duplicates.js';
+import { lockModel } from './lock/lockfile.js';
+import { runnerMarkerEnvironment } from './lock/markers.js';
 import { locatePoetry, poetryEnvironment, type Poetry } from './poetry/install.js';
 import { syncCommand, syncProject } from './poetry/sync.js';
 import { createVenv, locateVenv, wantsInProjectVenv } from './poetry/venv.js';
@@ -87,6 +90,10 @@ async function prepare(inputs: Inputs, detection: Detection, record: RunRecord):
 
     const interpreter = await resolveInterpreter(runCommand, inputs.python);
     record.pythonVersion = `${interpreter.version} (${interpreter.executable})`;
+    // Before any download: a lock that installs one package in two versions (issue 11).
+    const markerEnv = runnerMarkerEnvironment(process.platform, process.arch, interpreter.version);
+    record.lockCheck = checkDuplicatePins(lockModel(project), selection, markerEnv, { pyprojectFile: project.pyprojectPath, selection: mode });
+    core.info(record.lockCheck);
     const toolDir = process.env.RUNNER_TOOL_CACHE || path.join(os.homedir(), '.cache', 'setup-poetry-torch');
     const poetry = await locatePoetry(runCommand, inputs.poetryVersion, interpreter.executable, toolDir);
     record.poetryVersion = `${poetry.version}${poetry.installedByAction ? ' (installed by this step)' : ''}`;
