@@ -14,7 +14,7 @@ import { startPackageIndex } from './package-index.mjs';
 import { ensurePoetry, poetryEnv } from './poetry.mjs';
 import { makeSeedProject } from './project.mjs';
 import { emptyRecording, loadRecording, recordingUpstream, replayUpstream, saveRecording } from './pypi-record.mjs';
-import { DEFAULT_CACHE_ROOT, REPO_ROOT, ensureWheels } from './wheels.mjs';
+import { DEFAULT_CACHE_ROOT, PYTHON, REPO_ROOT, ensureWheels, runOk, withDirLock } from './wheels.mjs';
 
 export const CUDA_FIXTURE = path.join(REPO_ROOT, 'e2e', 'fixtures', 'pypi-cuda13.json.gz');
 
@@ -35,6 +35,42 @@ export async function lockCudaSeed(dir, { index, cacheRoot = DEFAULT_CACHE_ROOT,
   // Its own Poetry cache: the CUDA torch test double's 2.14.1+cu130 in the shared one would stand in for the real one.
   const lockEnv = env ?? poetryEnv({ cacheRoot, cacheDir: path.join(cacheRoot, 'poetry-cache-cuda-metadata') });
   return makeSeedProject(dir, { index, poetry, variant, cacheRoot, env: lockEnv });
+}
+
+/**
+ * The real wheel bodies `lockText` pins for Linux x86_64 / CPython 3.11 that the CPU set lacks,
+ * gathered once by pip into <cacheRoot>/cuda13-wheels (this machine's pip store first, PyPI for
+ * the rest; ~3 GB), torch relabelled 2.14.1+cu130 as download.pytorch.org names it
+ * (bench/relabel-wheel.py). Returns the directory, for startCudaIndex's cudaWheelsDir.
+ */
+export async function ensureCudaWheelBodies(lockText, cacheRoot = DEFAULT_CACHE_ROOT) {
+  const dir = path.join(cacheRoot, 'cuda13-wheels');
+  const base = new Set((await fs.readdir((await ensureWheels(cacheRoot)).dir)).map((f) => f.split('-')[0].toLowerCase().replace(/_/g, '-')));
+  const pins = [...lockText.matchAll(/^\[\[package\]\]\nname = "([^"]+)"\nversion = "([^"]+)"/gm)]
+    .map(([, name, version]) => [name, version])
+    .filter(([name, version]) => (name === 'torch' ? version.endsWith('+cu130') : !base.has(name)))
+    .map(([name, version]) => (name === 'torch' ? `torch==${version.split('+')[0]}` : `${name}==${version}`))
+    .sort();
+  const marker = path.join(dir, '.complete.json');
+  const want = JSON.stringify(pins);
+  if ((await fs.readFile(marker, 'utf8').catch(() => null)) === want) return dir;
+  await withDirLock(`${dir}.lock`, async () => {
+    if ((await fs.readFile(marker, 'utf8').catch(() => null)) === want) return;
+    await fs.mkdir(dir, { recursive: true });
+    const download = path.join(dir, 'download');
+    await runOk(PYTHON, ['-m', 'pip', 'download', '--disable-pip-version-check', '-q', '--no-deps', '--only-binary=:all:', '-d', download, ...pins], {
+      timeoutMs: 60 * 60_000,
+    });
+    for (const name of await fs.readdir(download)) {
+      if (/^torch-[^+]+-cp/.test(name)) {
+        await runOk(PYTHON, [path.join(REPO_ROOT, 'bench', 'relabel-wheel.py'), path.join(download, name), 'cu130', dir], { timeoutMs: 30 * 60_000 });
+        await fs.rm(path.join(download, name));
+      } else await fs.rename(path.join(download, name), path.join(dir, name));
+    }
+    await fs.rm(download, { recursive: true, force: true });
+    await fs.writeFile(marker, want);
+  });
+  return dir;
 }
 
 async function record() {
@@ -75,8 +111,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     } finally {
       await index.close();
     }
+  } else if (command === 'bodies' && dir) {
+    const started = Date.now();
+    console.log(`${await ensureCudaWheelBodies(await fs.readFile(path.resolve(dir, 'poetry.lock'), 'utf8'))} in ${Date.now() - started} ms`);
   } else {
-    console.error('usage: cuda-lock.mjs record | lock <dir>');
+    console.error('usage: cuda-lock.mjs record | lock <dir> | bodies <dir with poetry.lock>');
     process.exit(2);
   }
 }
