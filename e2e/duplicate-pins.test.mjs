@@ -8,9 +8,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CUDA_FIXTURE, ensureCudaWheelBodies } from './harness/cuda-lock.mjs';
+import { startPackageIndex } from './harness/package-index.mjs';
 import { loadRecording, replayUpstream } from './harness/pypi-record.mjs';
 import { startStage } from './harness/stage.mjs';
-import { DEFAULT_CACHE_ROOT } from './harness/wheels.mjs';
+import { DEFAULT_CACHE_ROOT, ensureWheels } from './harness/wheels.mjs';
 
 let stage;
 let upstream;
@@ -34,6 +35,62 @@ const errors = (result) => result.annotations.filter((a) => a.level === 'error')
 const wheelBodies = (from = 0) => stage.index.requests.slice(from).filter((r) => r.kind === 'wheel');
 const lockedVersions = (lock, name) => [...lock.matchAll(new RegExp(`^name = "${name}"\\nversion = "([^"]+)"`, 'gm'))].map((m) => m[1]);
 const cuda = { mode: 'cuda', 'expect-cuda': 'false' };
+
+describe('the local index with a recorded PyPI slice behind it', () => {
+  test("serves pages, hashes and METADATA of recorded files, no bodies, and keeps the CPU set's projects local", async () => {
+    const recording = {
+      projects: {
+        simple: {
+          'nvidia-cublas': [
+            ['nvidia_cublas-13.10.0.20-py3-none-manylinux_2_27_x86_64.whl', 'a'.repeat(64), '>=3', 444289903, false],
+            ['nvidia_cublas-13.9.0.1-py3-none-manylinux_2_27_x86_64.whl', 'b'.repeat(64), null, 1, true],
+          ],
+        },
+      },
+      metadata: { 'nvidia_cublas-13.10.0.20-py3-none-manylinux_2_27_x86_64.whl': 'Metadata-Version: 2.1\nName: nvidia-cublas\nVersion: 13.10.0.20\n\n' },
+    };
+    const index = await startPackageIndex({
+      wheelsDir: (await ensureWheels()).dir,
+      upstream: { ...replayUpstream(recording), fingerprint: 'test' },
+    });
+    try {
+      const get = async (p) => {
+        const res = await fetch(`${index.url}${p}`);
+        return { status: res.status, text: await res.text() };
+      };
+      const page = await get('simple/nvidia-cublas/');
+      assert.equal(page.status, 200);
+      assert.match(
+        page.text,
+        /href="\/simple\/nvidia_cublas-13\.10\.0\.20-py3-none-manylinux_2_27_x86_64\.whl#sha256=a{64}" data-requires-python="&gt;=3" data-core-metadata="true"/,
+      );
+      assert.match(
+        page.text,
+        /13\.9\.0\.1-py3-none-manylinux_2_27_x86_64\.whl#sha256=b{64}" data-core-metadata="true" data-dist-info-metadata="true" data-yanked=""/,
+      );
+      const metadata = await get('simple/nvidia_cublas-13.10.0.20-py3-none-manylinux_2_27_x86_64.whl.metadata');
+      assert.equal(metadata.text, recording.metadata['nvidia_cublas-13.10.0.20-py3-none-manylinux_2_27_x86_64.whl']);
+      const body = await get('simple/nvidia_cublas-13.10.0.20-py3-none-manylinux_2_27_x86_64.whl');
+      assert.equal(body.status, 404);
+      assert.match(body.text, /metadata only here/);
+      assert.deepEqual(
+        index.requests.map((r) => [r.kind, r.status]),
+        [
+          ['page', 200],
+          ['metadata', 200],
+          ['wheel', 404],
+        ],
+      );
+      // A project the CPU set has stays local: the recording is not asked.
+      assert.match(
+        (await get('simple/filelock/')).text,
+        /filelock-[^"]+\.whl#sha256=[0-9a-f]{64}" data-requires-python="[^"]*" data-core-metadata="sha256=[0-9a-f]{64}"/,
+      );
+    } finally {
+      await index.close();
+    }
+  });
+});
 
 // The fix the action printed, as a function of the pyproject text (set by the third test).
 let applyFix;
