@@ -232,6 +232,11 @@ describe('probe.py in a real venv (test doubles)', () => {
     ...distInfo('nvidia-cublas', '13.1.1.3', { 'nvidia/cu13/lib/libcublasLt.so.13': 'cublasLt 13.1 (double)' }),
     ...distInfo('nvidia-cublas', '13.10.0.20', { 'nvidia/cu13/lib/libcublasLt.so.13': 'cublasLt 13.10 (double)' }),
   };
+  // The headers differ too (they sort first); the library is the file worth naming.
+  twoCublas['nvidia_cublas-13.1.1.3.dist-info/RECORD'] =
+    `nvidia/cu13/include/cublasLt.h,sha256=${b64('13.1')},4\n${twoCublas['nvidia_cublas-13.1.1.3.dist-info/RECORD']}`;
+  twoCublas['nvidia_cublas-13.10.0.20.dist-info/RECORD'] =
+    `nvidia/cu13/include/cublasLt.h,sha256=${b64('13.10')},5\n${twoCublas['nvidia_cublas-13.10.0.20.dist-info/RECORD']}`;
 
   beforeAll(() => {
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-test-'));
@@ -270,12 +275,12 @@ describe('probe.py in a real venv (test doubles)', () => {
     expect(report.environment).toEqual({
       duplicate_dists: [{ name: 'nvidia-cublas', dist_infos: ['nvidia_cublas-13.1.1.3.dist-info', 'nvidia_cublas-13.10.0.20.dist-info'] }],
       file_conflicts: [
-        { dists: ['nvidia_cublas-13.1.1.3.dist-info', 'nvidia_cublas-13.10.0.20.dist-info'], files: 1, example: 'nvidia/cu13/lib/libcublasLt.so.13' },
+        { dists: ['nvidia_cublas-13.1.1.3.dist-info', 'nvidia_cublas-13.10.0.20.dist-info'], files: 2, example: 'nvidia/cu13/lib/libcublasLt.so.13' },
       ],
     });
     const [problem] = findProblems(report, expectCpu);
     expect(problem).toMatch(
-      /^The venv is inconsistent: nvidia-cublas is installed 2 times .* both install nvidia\/cu13\/lib\/libcublasLt\.so\.13 with different contents/,
+      /^The venv is inconsistent: nvidia-cublas is installed 2 times .* both install nvidia\/cu13\/lib\/libcublasLt\.so\.13 and 1 other file with different contents/,
     );
   });
 

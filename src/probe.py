@@ -80,9 +80,12 @@ def scan_environment():
         if len(dists) > 1:
             conflict = conflicts.setdefault(tuple(dists), {"dists": dists, "files": 0, "example": None})
             conflict["files"] += 1
-            if conflict["example"] is None or path < conflict["example"]:
-                conflict["example"] = path
+            # A shared library is what crashes the loader: name one when there is one.
+            rank = (not re.search(r"\.(so(\.\d+)*|dll|dylib|pyd)$", path), path)
+            if conflict["example"] is None or rank < conflict["rank"]:
+                conflict["example"], conflict["rank"] = path, rank
     for conflict in conflicts.values():
+        del conflict["rank"]
         conflict["example"] = os.path.relpath(conflict["example"], roots[0]) if roots else conflict["example"]
     return {"duplicate_dists": duplicates, "file_conflicts": sorted(conflicts.values(), key=lambda c: c["dists"])}
 
