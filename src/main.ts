@@ -7,12 +7,14 @@ import { detectGpu, defaultDetectDeps, type Detection } from './detect/index.js'
 import { ActionError } from './errors.js';
 import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';
+import { checkDuplicatePins } from './lock/duplicates.js';
+import { lockModel } from './lock/lockfile.js';
+import { runnerMarkerEnvironment } from './lock/markers.js';
 import { locatePoetry, poetryEnvironment, type Poetry } from './poetry/install.js';
 import { syncCommand, syncProject } from './poetry/sync.js';
 import { createVenv, locateVenv, wantsInProjectVenv } from './poetry/venv.js';
 import { preflightCuda } from './preflight.js';
 import { planFor, readLayout, type Layout, type ModePlan } from './lock/layout.js';
-import { runnerMarkerEnvironment } from './lock/markers.js';
 import { loadProject, type Project, type Selection } from './project.js';
 import { resolveInterpreter, venvPython, type Interpreter } from './python.js';
 import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
@@ -89,14 +91,18 @@ async function prepare(inputs: Inputs, detection: Detection, record: RunRecord):
     const project = loadProject(inputs.workingDirectory);
     const interpreter = await resolveInterpreter(runCommand, inputs.python);
     record.pythonVersion = `${interpreter.version} (${interpreter.executable})`;
-    // Markers need the interpreter's version; nothing is downloaded before this.
-    const layout = readLayout(project, runnerMarkerEnvironment(process.platform, process.arch, interpreter.version), inputs, record.cudaDriverVersion);
+    // Markers need the interpreter's version; nothing is downloaded before these checks.
+    const markerEnv = runnerMarkerEnvironment(process.platform, process.arch, interpreter.version);
+    const layout = readLayout(project, markerEnv, inputs, record.cudaDriverVersion);
     record.layout = layout.description;
     core.info(`Layout: ${layout.description}`);
     const plan = planFor(layout, mode);
     if (plan.notice) core.notice(plan.notice);
     const selection: Selection = plan.selection;
     if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform, plan.torch);
+    // A lock that installs one package in two versions breaks the venv in ways verify can only name afterwards (issue 11).
+    record.lockCheck = checkDuplicatePins(lockModel(project), selection, markerEnv, { pyprojectFile: project.pyprojectPath, selection: mode });
+    core.info(record.lockCheck);
     const toolDir = process.env.RUNNER_TOOL_CACHE || path.join(os.homedir(), '.cache', 'setup-poetry-torch');
     const poetry = await locatePoetry(runCommand, inputs.poetryVersion, interpreter.executable, toolDir);
     record.poetryVersion = `${poetry.version}${poetry.installedByAction ? ' (installed by this step)' : ''}`;

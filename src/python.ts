@@ -22,12 +22,12 @@ export function probeScript(): string {
 
 const MARKER = 'SETUP_POETRY_TORCH_PROBE ';
 
-/** The probe's JSON line; other output (warnings torch prints) is ignored. */
-export function parseProbeOutput<T>(result: CommandResult): T | undefined {
-  const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(MARKER));
+/** The probe's JSON line (or another marked line); other output (warnings torch prints) is ignored. */
+export function parseProbeOutput<T>(result: CommandResult, marker = MARKER): T | undefined {
+  const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(marker));
   if (!line) return undefined;
   try {
-    return JSON.parse(line.slice(MARKER.length)) as T;
+    return JSON.parse(line.slice(marker.length)) as T;
   } catch {
     return undefined;
   }

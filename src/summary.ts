@@ -18,6 +18,8 @@ export interface RunRecord {
   venvPath?: string;
   pythonPath?: string;
   cacheKey?: string;
+  /** The duplicate-pin pre-flight's line, e.g. 'lock: 214 packages, no duplicate pins for cuda'. */
+  lockCheck?: string;
   restore?: RestoreOutcome;
   venvDiscarded?: string;
   syncCommand?: string;
@@ -81,6 +83,7 @@ export function summaryMarkdown(record: RunRecord): string {
   const details: [string, string][] = [];
   if (record.mode) rows.push(['Mode', `${record.mode}${record.modeReason ? ` (${record.modeReason})` : ''}`]);
   if (record.layout) rows.push(['Layout', record.layout]);
+  if (record.lockCheck) rows.push(['Lock', record.lockCheck]);
   const probe = record.probe;
   if (probe) {
     const build = probe.torch_installed
