@@ -11,6 +11,20 @@ describe('runCommand', () => {
     expect(result).toEqual({ exitCode: 3, stdout: 'out\n', stderr: 'err\n', timedOut: false });
   });
 
+  it('names the signal that ended a program', async () => {
+    const result = await runCommand(node, ['-e', 'process.kill(process.pid, "SIGTERM")']);
+    expect(result.exitCode).toBe(128);
+    expect(result.signal).toBe('SIGTERM');
+    expect((await runCommand(node, ['-e', ''])).signal).toBeUndefined();
+  });
+
+  it('streams output to the echo it is given, and keeps capturing it', async () => {
+    const chunks: string[] = [];
+    const result = await runCommand(node, ['-e', 'console.log("a"); console.error("b")'], { stream: true, echo: (chunk) => chunks.push(chunk) });
+    expect(chunks.sort()).toEqual(['a\n', 'b\n']);
+    expect(result).toMatchObject({ exitCode: 0, stdout: 'a\n', stderr: 'b\n' });
+  });
+
   it('resolves when the program does not exist, with spawn’s ENOENT', async () => {
     const result = await runCommand('setup-poetry-torch-no-such-program', []);
     expect(result.exitCode).toBe(-1);

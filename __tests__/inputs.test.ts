@@ -21,9 +21,10 @@ describe('loadInputs', () => {
       mode: 'auto',
       expectCuda: 'auto',
       workingDirectory: workspace,
-      cpuExtras: ['cpu'],
-      cudaExtras: ['cuda'],
-      cudaGroups: ['cuda'],
+      cpuExtras: 'auto',
+      cpuGroups: 'auto',
+      cudaExtras: 'auto',
+      cudaGroups: 'auto',
       syncArgs: [],
       python: undefined,
       poetryVersion: '2.5.1',
@@ -50,8 +51,15 @@ describe('loadInputs', () => {
     expect(parsed.workingDirectory).toBe(path.join(workspace, 'proj'));
     expect(parsed.cudaExtras).toEqual(['cuda', 'gpu', 'extra2']);
     expect(parsed.cudaGroups).toEqual(['cuda', 'gpu']);
+    expect(parsed.cpuGroups).toBe('auto');
     expect(parsed.syncArgs).toEqual(['--no-root', '--compile']);
     expect(parsed.cache).toBe(false);
+  });
+
+  it('reads `auto` and `none` for the extras and groups inputs', () => {
+    const parsed = load({ 'cpu-extras': 'AUTO', 'cpu-groups': 'none', 'cuda-extras': 'None', 'cuda-groups': '' });
+    expect(parsed).toMatchObject({ cpuExtras: 'auto', cpuGroups: [], cudaExtras: [], cudaGroups: 'auto' });
+    expect(() => load({ 'cuda-groups': 'cuda none' })).toThrow('Input \'cuda-groups\' is "none"; allowed: `auto`, `none`, or names');
   });
 
   it.each([

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import type { Detection } from '../src/detect.js';
+import type { Detection } from '../src/detect/index.js';
 
 // main.ts starts the cache worker through @actions/cache; the pure decisions tested here never call it.
 jest.unstable_mockModule('@actions/cache', () => ({ restoreCache: jest.fn(), saveCache: jest.fn(), isFeatureAvailable: () => false }));

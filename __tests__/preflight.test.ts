@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Detection } from '../src/detect.js';
+import type { Detection } from '../src/detect/index.js';
 import { ActionError } from '../src/errors.js';
 import { preflightCuda } from '../src/preflight.js';
 import { loadProject } from '../src/project.js';
@@ -66,6 +66,28 @@ describe('preflightCuda', () => {
       /^mode is cuda and expect-cuda is true, but CUDA cannot work on this runner: no NVIDIA GPU/,
     );
     expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), cpuRunner, false, 'linux'))).toBeUndefined();
+  });
+
+  it('names the CUDA version the driver itself reported in the fix', () => {
+    const runner = { ...gpuRunner('550.40.07', 'NVIDIA GeForce RTX 4070', '8.9'), cudaDriverVersion: '12.4', cudaDriverVersionFrom: 'nvidia-smi' as const };
+    expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), runner, true, 'linux'))).toMatch(
+      /\(the driver supports CUDA 12\.4\).*e\.g\. \.\.\.\/whl\/cu124 or older/,
+    );
+  });
+
+  it("trusts a driver that reports a CUDA version at least the wheel's, whatever the table says", () => {
+    // A driver with a forward-compatibility package reports more than its branch's row.
+    const runner = { ...gpuRunner('580.142', 'NVIDIA GB10', '12.1'), cudaDriverVersion: '13.2', cudaDriverVersionFrom: 'nvidia-smi' as const };
+    expect(errorOf(() => preflightCuda(lockedProject('2.14.1+cu130'), runner, true, 'linux'))).toBeUndefined();
+  });
+
+  it("reads a WSL2 driver version in NVIDIA's Windows column", () => {
+    // 527.41 is below 12.x's Windows floor (528.33) but above its Linux floor (525.60.13).
+    const wsl = { ...gpuRunner('527.41', 'NVIDIA GeForce RTX 3060', '8.6'), system: 'wsl2' as const };
+    expect(errorOf(() => preflightCuda(lockedProject('2.8.0+cu128'), wsl, true, 'linux'))).toMatch(
+      /^The NVIDIA driver 527\.41 is too old .*CUDA 12\.8 needs driver 528\.33 or newer/,
+    );
+    expect(errorOf(() => preflightCuda(lockedProject('2.8.0+cu128'), { ...wsl, system: undefined }, true, 'linux'))).toBeUndefined();
   });
 });
 

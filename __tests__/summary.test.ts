@@ -62,7 +62,7 @@ describe('summaryMarkdown', () => {
         '| CUDA available | true (1 device(s)) |',
         '| GPU 0 | Tesla T4, sm 7.5, 15360 MiB, matmul ok |',
         '| Cache restore | partial hit from the cache (`setup-poetry-torch-v1-linux-x64-cuda-old`) in 4.2 s |',
-        '| Sync | `poetry sync --extras cuda --with cuda` in 61.0 s, 2 tries |',
+        '| Sync | `poetry sync --extras cuda --with cuda` in 61 s, 2 tries |',
         '| Cache save | saved in 9.5 s |',
         '',
         '',
@@ -102,7 +102,7 @@ describe('summaryMarkdown', () => {
   it('describes every restore outcome, a skipped sync, a discarded venv and a missing torch', () => {
     const rows = (record: RunRecord): string => split(summaryMarkdown(record)).head;
     expect(rows({ restore: { kind: 'exact', from: 'store', matchedKey: 'k', durationMs: 1_000 }, syncSkipped: 'exact store hit' })).toContain(
-      '| Cache restore | exact hit from the store in 1.0 s |\n| Sync | skipped: exact store hit |',
+      '| Cache restore | exact hit from the store in 1 s |\n| Sync | skipped: exact store hit |',
     );
     expect(rows({ restore: { kind: 'miss', durationMs: 5 } })).toContain('| Cache restore | miss |');
     expect(rows({ restore: { kind: 'skipped', reason: 'cache: false' } })).toContain('| Cache restore | skipped: cache: false |');

@@ -89,24 +89,25 @@ describe('the package index', () => {
       assert.equal(await lockOf(dir), lock);
     });
 
-    for (const [name, variant, inputs, pattern] of [
+    for (const [name, variant, inputs, pattern, fileName] of [
       [
         'extra not declared',
         'no-extras',
         { mode: 'cpu' },
-        /^Extra 'cpu' \(input cpu-extras\) is not declared in pyproject\.toml: add `cpu = \["torch"\]` to \[tool\.poetry\.extras\]/,
+        /pyproject\.toml: the torch markers use extras it does not declare \(cpu, cuda\).*Add them to \[tool\.poetry\.extras\] \(e\.g\. `cpu = \["torch"\]`\)/,
       ],
       [
         'group not declared',
         'no-cuda-group',
         { mode: 'cuda', 'expect-cuda': 'false' },
-        /^Group 'cuda' \(input cuda-groups\) is not declared in pyproject\.toml: add \[tool\.poetry\.group\.cuda\.dependencies\]/,
+        /^mode is cuda, but .*poetry\.lock pins no CUDA build of torch that `poetry sync` installs on this runner, only torch 2\.13\.0\+cpu from pytorch-cpu \(--extras cpu\)/,
+        'poetry.lock',
       ],
       [
         'torch missing from the CPU variant',
         (t) => t.replace(/^torch = .*pytorch-cpu.*\n/m, ''),
         { mode: 'cpu' },
-        /^torch is not a main dependency: add torch to \[tool\.poetry\.dependencies\]/,
+        /^\[tool\.poetry\.dependencies\] has no torch entry, but .*poetry\.lock pins torch 2\.13\.0\+cpu there for cpu mode/,
       ],
       [
         'torch missing from the CUDA variant',
@@ -116,7 +117,7 @@ describe('the package index', () => {
             '[tool.poetry.group.cuda]\noptional = true\n[tool.poetry.group.cuda.dependencies]\nsix = "^1.16"\n',
           ),
         { mode: 'cuda', 'expect-cuda': 'false' },
-        /^torch is not in \[tool\.poetry\.group\.cuda\.dependencies\]: add torch there/,
+        /^\[tool\.poetry\.group\.cuda\.dependencies\] has no torch entry, but .*poetry\.lock pins torch 2\.14\.1\+cu130 there for cuda mode/,
       ],
     ]) {
       faultCase(`${name}: one-line error naming the table and key to add`, async (c) => {
@@ -126,7 +127,7 @@ describe('the package index', () => {
         await fs.writeFile(file, (typeof variant === 'function' ? variant : VARIANTS[variant])(await fs.readFile(file, 'utf8')));
         const result = await c.run(dir, inputs);
         assert.match(oneError(result), pattern);
-        assert.equal(errors(result)[0].properties.file, path.join(dir, 'pyproject.toml'));
+        assert.equal(errors(result)[0].properties.file, path.join(dir, fileName ?? 'pyproject.toml'));
       });
     }
 
@@ -160,9 +161,9 @@ describe('the package index', () => {
       [{ 'expect-cuda': 'maybe' }, /^Input 'expect-cuda' is "maybe"; allowed: auto, true, false\.$/],
       [{ cache: 'yes please' }, /^Input 'cache' is "yes please"; allowed: true, false\.$/],
       [{ 'poetry-version': 'latest' }, /^Input 'poetry-version' is "latest"; allowed: a version such as \d+\.\d+\.\d+\.$/],
-      [{ 'cpu-extras': 'cpu;rm -rf ~' }, /^Input 'cpu-extras' is "cpu;rm"; allowed: names of letters, digits/],
-      [{ 'cuda-extras': 'cuda|sh', mode: 'cuda' }, /^Input 'cuda-extras' is "cuda\|sh"; allowed: names of letters, digits/],
-      [{ 'cuda-groups': '../gpu', mode: 'cuda' }, /^Input 'cuda-groups' is "\.\.\/gpu"; allowed: names of letters, digits/],
+      [{ 'cpu-extras': 'cpu;rm -rf ~' }, /^Input 'cpu-extras' is "cpu;rm"; allowed: `auto`, `none`, or names of letters, digits/],
+      [{ 'cuda-extras': 'cuda|sh', mode: 'cuda' }, /^Input 'cuda-extras' is "cuda\|sh"; allowed: `auto`, `none`, or names of letters, digits/],
+      [{ 'cuda-groups': '../gpu', mode: 'cuda' }, /^Input 'cuda-groups' is "\.\.\/gpu"; allowed: `auto`, `none`, or names of letters, digits/],
       [{ 'cache-suffix': 'a,b' }, /^Input 'cache-suffix' is "a,b"; allowed: one line of at most 100 characters without commas\.$/],
       [{ 'cache-suffix': 'line1\nline2' }, /^Input 'cache-suffix' is "line1\\nline2"; allowed: one line/],
       [{ python: '3.12\n$(touch /tmp/x)' }, /^Input 'python' is .*; allowed: a version such as 3\.12 or a path to an interpreter\.$/],

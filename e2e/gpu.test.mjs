@@ -18,23 +18,24 @@ after(async () => {
 });
 
 /**
- * A folder holding `nvidia-smi`, a TEST DOUBLE that prints a recorded output of the real
- * nvidia-smi (from __tests__/fixtures/nvidia-smi) and exits with its recorded status.
+ * A folder holding `nvidia-smi`, a TEST DOUBLE that prints recorded outputs of the real
+ * nvidia-smi (from __tests__/fixtures/nvidia-smi) and exits with their recorded status: the
+ * query recording for `--query-gpu`, the `table` recording for a plain `nvidia-smi` (whose
+ * header has the CUDA version). Without a table that call fails, so the driver table answers.
  */
-async function recordedNvidiaSmiDouble(recording) {
-  const dir = path.join(stage.scratch, `recorded-nvidia-smi-double-${recording.replace(/\W+/g, '_')}`);
+async function recordedNvidiaSmiDouble(recording, table) {
+  const dir = path.join(stage.scratch, `recorded-nvidia-smi-double-${`${recording}-${table ?? 'no-table'}`.replace(/\W+/g, '_')}`);
   await fs.mkdir(dir, { recursive: true });
-  const file = path.join(fixtures, 'nvidia-smi', recording);
-  const status = /\.exit(\d+)\./.exec(recording)[1];
-  await fs.writeFile(path.join(dir, 'nvidia-smi'), `#!/bin/sh\n# TEST DOUBLE: replays a recorded nvidia-smi output.\ncat '${file}'\nexit ${status}\n`, {
-    mode: 0o755,
-  });
+  const replay = (name) => `cat '${path.join(fixtures, 'nvidia-smi', name)}'; exit ${/\.exit(\d+)\./.exec(name)[1]}`;
+  const plain = table ? replay(table) : "echo 'TEST DOUBLE: no table recorded for this case'; exit 1";
+  const script = `#!/bin/sh\n# TEST DOUBLE: replays recorded nvidia-smi outputs.\nif [ $# -eq 0 ]; then ${plain}; fi\n${replay(recording)}\n`;
+  await fs.writeFile(path.join(dir, 'nvidia-smi'), script, { mode: 0o755 });
   return dir;
 }
 
-async function gpuRunnerEnv(root, recording) {
+async function gpuRunnerEnv(root, recording, table) {
   const env = { SETUP_POETRY_TORCH_SYSTEM_ROOT: path.join(fixtures, 'roots', root) };
-  if (recording) env.PATH = `${await recordedNvidiaSmiDouble(recording)}${path.delimiter}${stage.baseEnv.PATH}`;
+  if (recording) env.PATH = `${await recordedNvidiaSmiDouble(recording, table)}${path.delimiter}${stage.baseEnv.PATH}`;
   return env;
 }
 
@@ -62,8 +63,26 @@ describe('a Tesla T4 runner with driver 535 (recorded) and a lock pinning torch 
       assert.match(error.message, /update the runner's driver to 580[\d.]* or newer/);
       assert.match(error.message, /point the pytorch-cuda source at a cuXXX index this driver supports, e\.g\. \.\.\.\/whl\/cu122 or older/);
       assert.match(result.summary, /source: nvidia-smi \| yes: .*Tesla T4/);
+      // No table recorded for this T4, so only the driver table can answer.
+      assert.match(result.summary, /Newest CUDA the driver supports \| 12\.2 \(driver table for 535\.104\.05\); the driver did not say/);
     });
   }
+});
+
+describe("an L40S runner with driver 595.80 (nvidia_gpu_exporter's capture)", () => {
+  test("takes the CUDA version from nvidia-smi's header, and outputs it although the step stops before the project loads", async () => {
+    const workspace = await stage.workspace('seed', 'l40s-header');
+    await fs.rm(path.join(workspace, 'poetry.lock'));
+    const env = await gpuRunnerEnv('l40s-driver-595', 'query-captured-linux-l40s-595.80.exit0.csv', 'table-captured-linux-l40s-595.80.exit0.txt');
+    const result = await stage.run(workspace, { mode: 'auto' }, { env });
+    assert.equal(result.exitCode, 1, result.log);
+    assert.match(errors(result)[0].message, /poetry\.lock/);
+    assert.equal(result.outputs['gpu-names'], 'NVIDIA L40S');
+    assert.equal(result.outputs['driver-version'], '595.80');
+    assert.equal(result.outputs['cuda-driver-version'], '13.2');
+    assert.match(result.log, /Newest CUDA the driver supports: 13\.2 \(nvidia-smi's header\)/);
+    assert.match(result.summary, /Newest CUDA the driver supports \| 13\.2 \(nvidia-smi's header\)/);
+  });
 });
 
 describe('hardware without a working driver', () => {

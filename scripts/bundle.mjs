@@ -1,4 +1,4 @@
-// Builds dist/: one ncc bundle per entry (the main and post steps, the cache worker) plus the probe it runs inside the venv.
+// Builds dist/: one ncc bundle per entry (the main and post steps, the cache worker) plus the Python they run (probe.py inside the venv, cuda_driver.py to ask libcuda).
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,4 +18,4 @@ for (const [name, source] of Object.entries(ENTRIES)) {
   for (const file of readdirSync(out)) if (!existsSync(`${root}dist/${file}`)) renameSync(`${out}/${file}`, `${root}dist/${file}`);
   rmSync(out, { recursive: true, force: true });
 }
-copyFileSync(`${root}src/probe.py`, `${root}dist/probe.py`);
+for (const script of ['probe.py', 'cuda_driver.py']) copyFileSync(`${root}src/${script}`, `${root}dist/${script}`);

@@ -1,128 +1,13 @@
 /**
- * What an NVIDIA driver, a CUDA runtime and a GPU architecture need from each other.
- * Pure functions over two kinds of tables: NVIDIA's driver requirements (CUDA release
- * notes) and the GPU architectures PyTorch's wheels are compiled for (its build scripts).
+ * What a GPU architecture needs from a PyTorch CUDA build: the architectures PyTorch's
+ * wheels are compiled for (its build scripts). The driver tables live in cuda-driver.ts
+ * and are re-exported here for the callers that need both.
  */
 
-import { compareParts, compareVersions, parseVersion } from './version.js';
+import { cudaMajorMinor } from './cuda-driver.js';
+import { compareParts, parseVersion } from './version.js';
 
-/** One CUDA release's toolkit minimum driver ("full support"), GA release of each minor. */
-interface CudaReleaseDriver {
-  cuda: string;
-  linux: string;
-  windows: string;
-}
-
-// NVIDIA's "CUDA Toolkit and Corresponding Driver Versions", GA rows, newest first. Later
-// updates of a minor (12.8 Update 1 ...) ask for slightly newer drivers; the GA row is the
-// lowest driver that fully supports that minor. The 13.0 Windows value is the R580
-// Windows driver the 13.0 release shipped beside and is less certain than the rest.
-const CUDA_RELEASE_DRIVERS: readonly CudaReleaseDriver[] = [
-  { cuda: '13.0', linux: '580.65.06', windows: '580.88' },
-  { cuda: '12.9', linux: '575.51.03', windows: '576.02' },
-  { cuda: '12.8', linux: '570.26', windows: '570.65' },
-  { cuda: '12.6', linux: '560.28.03', windows: '560.76' },
-  { cuda: '12.5', linux: '555.42.02', windows: '555.85' },
-  { cuda: '12.4', linux: '550.54.14', windows: '551.61' },
-  { cuda: '12.3', linux: '545.23.06', windows: '545.84' },
-  { cuda: '12.2', linux: '535.54.03', windows: '536.25' },
-  { cuda: '12.1', linux: '530.30.02', windows: '531.14' },
-  { cuda: '12.0', linux: '525.60.13', windows: '527.41' },
-  { cuda: '11.8', linux: '520.61.05', windows: '520.06' },
-  { cuda: '11.7', linux: '515.43.04', windows: '516.01' },
-  { cuda: '11.6', linux: '510.39.01', windows: '511.23' },
-  { cuda: '11.5', linux: '495.29.05', windows: '496.04' },
-  { cuda: '11.4', linux: '470.42.01', windows: '471.11' },
-  { cuda: '11.3', linux: '465.19.01', windows: '465.89' },
-  { cuda: '11.2', linux: '460.27.03', windows: '460.82' },
-  { cuda: '11.1', linux: '455.23', windows: '456.38' },
-  { cuda: '11.0', linux: '450.51.05', windows: '451.48' },
-];
-
-// Minor-version compatibility: any runtime of a major runs (without PTX JIT of newer
-// PTX and a few driver-side features) on a driver at or above the major's floor.
-const MINOR_VERSION_COMPATIBILITY_FLOORS: readonly { major: number; linux: string; windows: string }[] = [
-  { major: 13, linux: '580', windows: '580' },
-  { major: 12, linux: '525.60.13', windows: '528.33' },
-  { major: 11, linux: '450.80.02', windows: '452.39' },
-];
-
-function driverColumn(platform: NodeJS.Platform): 'linux' | 'windows' {
-  // NVIDIA publishes two columns; every non-Windows platform that has CUDA at all is Linux-like.
-  return platform === 'win32' ? 'windows' : 'linux';
-}
-
-function cudaMajorMinor(cudaVersion: string): [number, number] {
-  const parts = parseVersion(cudaVersion);
-  if (!parts) throw new RangeError(`not a CUDA version: '${cudaVersion}'`);
-  return [parts[0], parts[1] ?? 0];
-}
-
-/**
- * The driver that fully supports a CUDA release (its toolkit minimum). For a release newer
- * than the table (13.2, 14.0) this is the newest known minimum of an earlier release, a lower
- * bound: NVIDIA's minimums only ever grow. Throws RangeError below CUDA 11.0.
- */
-export function minimumDriverFor(cudaVersion: string, platform: NodeJS.Platform): string {
-  const [major, minor] = cudaMajorMinor(cudaVersion);
-  const column = driverColumn(platform);
-  const atOrBelow = CUDA_RELEASE_DRIVERS.find((row) => {
-    const [rowMajor, rowMinor] = cudaMajorMinor(row.cuda);
-    return rowMajor < major || (rowMajor === major && rowMinor <= minor);
-  });
-  if (!atOrBelow) throw new RangeError(`CUDA ${cudaVersion} is older than the driver table (11.0 and newer)`);
-  return atOrBelow[column];
-}
-
-/** The lowest driver a CUDA major runs on at all (minor-version compatibility); undefined for majors NVIDIA has not published. */
-export function compatibilityFloorFor(cudaVersion: string, platform: NodeJS.Platform): string | undefined {
-  const [major] = cudaMajorMinor(cudaVersion);
-  return MINOR_VERSION_COMPATIBILITY_FLOORS.find((row) => row.major === major)?.[driverColumn(platform)];
-}
-
-/**
- * The newest CUDA release this driver fully supports, by the per-release toolkit minimums:
- * what nvidia-smi prints as "CUDA Version" and what torch's "driver too old" warning counts
- * in. The minor-version floor is deliberately not used here: it says a newer 12.x runtime
- * *starts* on a 525 driver, not that everything in it works (no PTX JIT of newer PTX).
- * cudaDriverSupport() tells the two apart for one runtime. Undefined below CUDA 11.0's minimum
- * or for a driver version that is not a version.
- */
-export function newestCudaForDriver(driverVersion: string, platform: NodeJS.Platform): string | undefined {
-  const driver = parseVersion(driverVersion);
-  if (!driver) return undefined;
-  const column = driverColumn(platform);
-  return CUDA_RELEASE_DRIVERS.find((row) => compareParts(driver, parseVersion(row[column]) ?? []) >= 0)?.cuda;
-}
-
-export interface CudaDriverSupport {
-  /** full: toolkit minimum met; compatible: only the major's minor-version floor met; too-old: neither. */
-  level: 'full' | 'compatible' | 'too-old';
-  fullSupportFrom: string;
-  compatibilityFloor?: string;
-  message: string;
-}
-
-/** Whether a driver runs a CUDA runtime (e.g. the one inside a cu128 torch wheel), and how well. */
-export function cudaDriverSupport(driverVersion: string, cudaVersion: string, platform: NodeJS.Platform): CudaDriverSupport {
-  const fullSupportFrom = minimumDriverFor(cudaVersion, platform);
-  const compatibilityFloor = compatibilityFloorFor(cudaVersion, platform);
-  const [major, minor] = cudaMajorMinor(cudaVersion);
-  const cuda = `${major}.${minor}`;
-  if (compareVersions(driverVersion, fullSupportFrom) >= 0) {
-    return { level: 'full', fullSupportFrom, compatibilityFloor, message: `driver ${driverVersion} fully supports CUDA ${cuda} (needs ${fullSupportFrom})` };
-  }
-  if (compatibilityFloor !== undefined && compareVersions(driverVersion, compatibilityFloor) >= 0) {
-    return {
-      level: 'compatible',
-      fullSupportFrom,
-      compatibilityFloor,
-      message: `driver ${driverVersion} runs CUDA ${cuda} through minor-version compatibility (${major}.x needs ${compatibilityFloor}; full support from ${fullSupportFrom})`,
-    };
-  }
-  const needs = compatibilityFloor ?? fullSupportFrom;
-  return { level: 'too-old', fullSupportFrom, compatibilityFloor, message: `driver ${driverVersion} is too old for CUDA ${cuda}: it needs at least ${needs}` };
-}
+export { compatibilityFloorFor, cudaDriverSupport, minimumDriverFor, newestCudaForDriver, type CudaDriverSupport } from './cuda-driver.js';
 
 /** 'cu128' -> '12.8', 'cu130' -> '13.0', '2.7.0+cu118' -> '11.8'; undefined for 'cpu', 'rocm6.2' and the like. */
 export function cudaFromLocalLabel(label: string): string | undefined {

@@ -8,8 +8,10 @@ export interface CommandResult {
   stdout: string;
   stderr: string;
   timedOut: boolean;
-  /** Set when the program could not be started at all (ENOENT, EACCES, a refused batch file). */
+  /** Set when the program could not be started at all (ENOENT, EACCES). */
   spawnError?: string;
+  /** The signal that ended the program (exitCode is then 128), e.g. 'SIGILL'. */
+  signal?: NodeJS.Signals;
 }
 
 export interface CommandOptions {
@@ -59,7 +61,7 @@ export const runCommand: RunCommand = createRunCommand();
 
 /**
  * The file `which` finds for a bare name or an absolute path, on this process's PATH (what
- * @actions/exec does too); the name as given when it finds none, so spawn reports ENOENT itself.
+ * @actions/exec does too); undefined when it finds none. Relative paths are left to spawn.
  */
 export async function findProgram(file: string, deps: Pick<ExecDeps, 'which'> = DEFAULT_DEPS): Promise<string | undefined> {
   if (/[\\/]/.test(file) && !path.isAbsolute(file)) return undefined;
@@ -70,6 +72,7 @@ export async function findProgram(file: string, deps: Pick<ExecDeps, 'which'> = 
   }
 }
 
+/** What to spawn: the file `which` found, else the name as given, so spawn reports ENOENT itself. */
 async function resolveProgram(file: string, deps: ExecDeps): Promise<string> {
   return (await findProgram(file, deps)) ?? file;
 }
@@ -116,30 +119,37 @@ function start(file: string, args: string[], options: CommandOptions, deps: Exec
       clearTimeout(pipeTimer);
       resolve(result);
     };
-    const exitCode = (code: number | null, signal: NodeJS.Signals | null): number => code ?? (signal ? 128 : -1);
+    const ended = (code: number | null, signal: NodeJS.Signals | null): CommandResult => ({
+      exitCode: code ?? (signal ? 128 : -1),
+      stdout,
+      stderr,
+      timedOut,
+      ...(signal ? { signal } : {}),
+    });
     const timer = options.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
           killTree(child.pid, deps.platform);
         }, options.timeoutMs)
       : undefined;
+    const echo = options.echo ?? ((chunk: string) => process.stdout.write(chunk));
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
-      if (options.stream) (options.echo ?? ((text: string) => process.stdout.write(text)))(chunk);
+      if (options.stream) echo(chunk);
     });
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
-      if (options.stream) (options.echo ?? ((text: string) => process.stdout.write(text)))(chunk);
+      if (options.stream) echo(chunk);
     });
     child.on('error', (error) => finish({ exitCode: -1, stdout, stderr, timedOut, spawnError: error.message }));
     child.on('exit', (code, signal) => {
       pipeTimer = setTimeout(() => {
         child.stdout?.destroy();
         child.stderr?.destroy();
-        finish({ exitCode: exitCode(code, signal), stdout, stderr, timedOut });
+        finish(ended(code, signal));
       }, deps.pipeGraceMs);
     });
-    child.on('close', (code, signal) => finish({ exitCode: exitCode(code, signal), stdout, stderr, timedOut }));
+    child.on('close', (code, signal) => finish(ended(code, signal)));
   });
 }
 

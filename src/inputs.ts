@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ActionError } from './errors.js';
 import { DEFAULT_POETRY_VERSION } from './constants.js';
+import type { Choice } from './lock/layout.js';
 
 export type Mode = 'auto' | 'cpu' | 'cuda';
 
@@ -11,9 +12,11 @@ export interface Inputs {
   expectCuda: 'auto' | boolean;
   /** Absolute path of the Poetry project, inside the workspace. */
   workingDirectory: string;
-  cpuExtras: string[];
-  cudaExtras: string[];
-  cudaGroups: string[];
+  /** 'auto': read from the layout (src/lock/layout.ts); a list overrides; `none` is []. */
+  cpuExtras: Choice;
+  cpuGroups: Choice;
+  cudaExtras: Choice;
+  cudaGroups: Choice;
   syncArgs: string[];
   python?: string;
   poetryVersion: string;
@@ -48,14 +51,17 @@ function choice<T extends string>(get: GetInput, input: string, allowed: readonl
   return value as T;
 }
 
-function names(get: GetInput, input: string, fallback: string[], allowEmpty: boolean): string[] {
+/** `auto` (or empty): the layout decides; `none`: no extras/groups; else a list of names. */
+function names(get: GetInput, input: string): Choice {
   const raw = get(input);
-  if (raw === '') return fallback;
+  if (raw === '' || raw.toLowerCase() === 'auto') return 'auto';
+  if (raw.toLowerCase() === 'none') return [];
   const list = raw.split(/[\s,]+/).filter(Boolean);
   for (const name of list) {
-    if (!NAME.test(name)) throw invalid(input, name, 'names of letters, digits, ".", "_" and "-", separated by commas or spaces');
+    if (!NAME.test(name) || ['auto', 'none'].includes(name.toLowerCase())) {
+      throw invalid(input, name, '`auto`, `none`, or names of letters, digits, ".", "_" and "-", separated by commas or spaces');
+    }
   }
-  if (list.length === 0 && !allowEmpty) throw invalid(input, raw, 'at least one name');
   return list;
 }
 
@@ -110,9 +116,10 @@ export function loadInputs(get: GetInput = envInput, context: InputContext = { w
     mode,
     expectCuda: expect === 'auto' ? 'auto' : expect === 'true',
     workingDirectory,
-    cpuExtras: names(get, 'cpu-extras', ['cpu'], true),
-    cudaExtras: names(get, 'cuda-extras', ['cuda'], true),
-    cudaGroups: names(get, 'cuda-groups', ['cuda'], true),
+    cpuExtras: names(get, 'cpu-extras'),
+    cpuGroups: names(get, 'cpu-groups'),
+    cudaExtras: names(get, 'cuda-extras'),
+    cudaGroups: names(get, 'cuda-groups'),
     syncArgs,
     python,
     poetryVersion,

@@ -5,16 +5,19 @@ import * as path from 'node:path';
 import { cacheKeys, runnerFingerprint, type CacheKeys } from './cache/keys.js';
 import type { RestoreOutcome } from './cache/restore.js';
 import { places as findPlaces, planSave, restoreStage, type Places } from './cache/stage.js';
-import { newestCudaForDriver } from './cuda.js';
-import { detectGpu, defaultDetectDeps, type Detection } from './detect.js';
+import { detectGpu, defaultDetectDeps, type Detection } from './detect/index.js';
 import { ActionError } from './errors.js';
 import { runCommand } from './exec.js';
 import { loadInputs, type Inputs } from './inputs.js';
+import { checkDuplicatePins } from './lock/duplicates.js';
+import { lockModel } from './lock/lockfile.js';
+import { runnerMarkerEnvironment } from './lock/markers.js';
 import { locatePoetry, poetryEnvironment, type Poetry } from './poetry/install.js';
 import { syncCommand, syncProject } from './poetry/sync.js';
 import { createVenv, locateVenv, wantsInProjectVenv } from './poetry/venv.js';
 import { preflightCuda } from './preflight.js';
-import { checkSelection, loadProject, type Project, type Selection } from './project.js';
+import { planFor, readLayout, type Layout, type ModePlan } from './lock/layout.js';
+import { loadProject, type Project, type Selection } from './project.js';
 import { resolveInterpreter, venvPython, type Interpreter } from './python.js';
 import { writeOutputs, writeSummary, type RunRecord } from './summary.js';
 import { findProblems, probeTorch } from './verify.js';
@@ -33,6 +36,9 @@ interface Setup {
   detection: Detection;
   project: Project;
   selection: Selection;
+  /** What this mode installs, read from pyproject.toml and poetry.lock (src/lock/layout.ts). */
+  layout: Layout;
+  plan: ModePlan;
   interpreter: Interpreter;
   poetry: Poetry;
   /** The environment every Poetry call gets. */
@@ -69,10 +75,12 @@ async function detect(record: RunRecord): Promise<Detection> {
     const found = await detectGpu(defaultDetectDeps());
     for (const source of found.sources) core.info(`${source.source}: ${source.detail}`);
     core.info(found.reason);
+    if (found.cudaDriverVersionDetail) core.info(`Newest CUDA the driver supports: ${found.cudaDriverVersionDetail}`);
     return found;
   });
   record.detection = detection;
-  if (detection.driverVersion) record.cudaDriverVersion = newestCudaForDriver(detection.driverVersion, process.platform);
+  // Known as soon as detection ends: the driver's own answer, the driver table only where it could not be asked.
+  record.cudaDriverVersion = detection.cudaDriverVersion;
   return detection;
 }
 
@@ -86,12 +94,20 @@ async function prepare(inputs: Inputs, detection: Detection, record: RunRecord):
 
   return core.group('Prepare the project, Python and Poetry', async () => {
     const project = loadProject(inputs.workingDirectory);
-    const selection: Selection = mode === 'cuda' ? { extras: inputs.cudaExtras, groups: inputs.cudaGroups } : { extras: inputs.cpuExtras, groups: [] };
-    checkSelection(project, selection, mode);
-    if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform);
-
     const interpreter = await resolveInterpreter(runCommand, inputs.python);
     record.pythonVersion = `${interpreter.version} (${interpreter.executable})`;
+    // Markers need the interpreter's version; nothing is downloaded before these checks.
+    const markerEnv = runnerMarkerEnvironment(process.platform, process.arch, interpreter.version);
+    const layout = readLayout(project, markerEnv, inputs, record.cudaDriverVersion);
+    record.layout = layout.description;
+    core.info(`Layout: ${layout.description}`);
+    const plan = planFor(layout, mode);
+    if (plan.notice) core.notice(plan.notice);
+    const selection: Selection = plan.selection;
+    if (mode === 'cuda') preflightCuda(project, detection, expectCuda, process.platform, plan.torch);
+    // A lock that installs one package in two versions breaks the venv in ways verify can only name afterwards (issue 11).
+    record.lockCheck = checkDuplicatePins(lockModel(project), selection, markerEnv, { pyprojectFile: project.pyprojectPath, selection: mode });
+    core.info(record.lockCheck);
     const toolDir = process.env.RUNNER_TOOL_CACHE || path.join(os.homedir(), '.cache', 'setup-poetry-torch');
     const poetry = await locatePoetry(runCommand, inputs.poetryVersion, interpreter.executable, toolDir);
     record.poetryVersion = `${poetry.version}${poetry.installedByAction ? ' (installed by this step)' : ''}`;
@@ -122,7 +138,7 @@ async function prepare(inputs: Inputs, detection: Detection, record: RunRecord):
     record.cacheKey = keys.primary;
     const places = findPlaces(inputs);
     const workspace = path.resolve(process.env.GITHUB_WORKSPACE || process.cwd());
-    return { inputs, mode, expectCuda, detection, project, selection, interpreter, poetry, env, venv: located.path, keys, places, workspace };
+    return { inputs, mode, expectCuda, detection, project, selection, layout, plan, interpreter, poetry, env, venv: located.path, keys, places, workspace };
   });
 }
 
@@ -164,7 +180,7 @@ async function sync({ poetry, selection, inputs, project, env, venv, interpreter
   });
 }
 
-async function verify({ venv, mode, expectCuda, detection, project }: Setup, record: RunRecord): Promise<void> {
+async function verify({ venv, mode, expectCuda, detection, project, layout, plan }: Setup, record: RunRecord): Promise<void> {
   record.probe = await core.group('Verify torch', async () => {
     const report = await probeTorch(runCommand, venvPython(venv), { timeoutMs: 300_000, gpuOpTimeoutS: 60 });
     core.info(JSON.stringify(report, null, 2));
@@ -176,6 +192,7 @@ async function verify({ venv, mode, expectCuda, detection, project }: Setup, rec
     syncCommand: record.syncCommand ?? '',
     detectionReason: detection.reason,
     driverVersion: detection.driverVersion,
+    planned: { version: plan.torch.version, kind: plan.torch.kind, source: plan.torch.source, layout: layout.name },
   });
   if (record.problems.length > 0) {
     // Never cache an environment that failed verification.

@@ -1,11 +1,30 @@
 import * as core from '@actions/core';
-import { checkCapability, cudaDriverSupport, cudaFromLocalLabel, newestCudaForDriver } from './cuda.js';
-import type { Detection } from './detect.js';
+import { checkCapability, cudaDriverSupport, cudaFromLocalLabel } from './cuda.js';
+import { cudaAtLeast, newestCudaForDriver } from './cuda-driver.js';
+import type { Detection } from './detect/index.js';
 import { ActionError } from './errors.js';
-import { lockedTorch, type Project } from './project.js';
+import type { TorchBuild } from './lock/layout.js';
+import { lockModel, lockedEntries } from './lock/lockfile.js';
+import type { Project } from './project.js';
 
-/** Checks, before anything is downloaded, that the CUDA torch the lock pins can work on this runner. */
-export function preflightCuda(project: Project, detection: Detection, expectCuda: boolean, platform: NodeJS.Platform): void {
+/** Without a layout plan: the first CUDA-labelled torch the lock pins. */
+function cudaTorchInLock(project: Project): TorchBuild | undefined {
+  const pkg = lockedEntries(lockModel(project), 'torch').find((entry) => cudaFromLocalLabel(entry.label ?? '') !== undefined);
+  return (
+    pkg && {
+      version: pkg.version,
+      label: pkg.label,
+      kind: 'cuda',
+      cuda: cudaFromLocalLabel(pkg.label ?? ''),
+      source: pkg.source?.reference ?? 'PyPI',
+      url: pkg.source?.url,
+      groups: pkg.groups,
+    }
+  );
+}
+
+/** Checks, before anything is downloaded, that the CUDA torch cuda mode installs (the layout's plan) can work on this runner. */
+export function preflightCuda(project: Project, detection: Detection, expectCuda: boolean, platform: NodeJS.Platform, planned?: TorchBuild): void {
   if (platform === 'darwin') {
     throw new ActionError('mode is cuda, but PyTorch publishes no CUDA builds for macOS: use mode: cpu (or auto) on macOS runners.', 'No CUDA on macOS');
   }
@@ -16,11 +35,10 @@ export function preflightCuda(project: Project, detection: Detection, expectCuda
     );
   }
 
-  const torch = lockedTorch(project, 'cuda');
+  const torch = planned ?? cudaTorchInLock(project);
   if (!torch) {
-    const cpu = lockedTorch(project, 'cpu');
     throw new ActionError(
-      `poetry.lock pins no CUDA build of torch${cpu ? ` (only ${cpu.version})` : ''}: cuda mode would install none. Put torch in [tool.poetry.group.cuda.dependencies] with a source on a cuXXX index (e.g. https://download.pytorch.org/whl/cu130) and run \`poetry lock\`.`,
+      `${project.lockPath} pins no CUDA build of torch: cuda mode would install none. Bind torch to a source on a cuXXX index (e.g. https://download.pytorch.org/whl/cu130) behind an extra or an optional group, and run \`poetry lock\`.`,
       'No CUDA torch in the lock',
       project.lockPath,
     );
@@ -28,11 +46,16 @@ export function preflightCuda(project: Project, detection: Detection, expectCuda
   const wheelCuda = torch.label ? cudaFromLocalLabel(torch.label) : undefined;
   const driver = detection.driverVersion;
   if (!driver) return;
-  const supported = newestCudaForDriver(driver, platform);
+  // What the driver itself said (nvidia-smi's header, libcuda), the driver table only where it could not be asked.
+  const supported = detection.cudaDriverVersion ?? newestCudaForDriver(driver);
+  // Under WSL2 the driver version is the Windows driver's, numbered like NVIDIA's Windows column.
+  const driverPlatform = detection.system === 'wsl2' ? 'win32' : platform;
+  const driverSaysEnough =
+    supported !== undefined && detection.cudaDriverVersionFrom !== 'driver-table' && wheelCuda !== undefined && cudaAtLeast(supported, wheelCuda);
 
   // Below CUDA 11 there is no driver table; torch's own warning (verify stage) covers it.
-  if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11) {
-    const support = cudaDriverSupport(driver, wheelCuda, platform);
+  if (wheelCuda && Number(wheelCuda.split('.')[0]) >= 11 && !driverSaysEnough) {
+    const support = cudaDriverSupport(driver, wheelCuda, driverPlatform);
     if (support.level === 'too-old') {
       throw new ActionError(
         driverTooOldMessage(
@@ -41,7 +64,7 @@ export function preflightCuda(project: Project, detection: Detection, expectCuda
           `CUDA ${wheelCuda} needs driver ${support.compatibilityFloor ?? support.fullSupportFrom} or newer`,
           supported,
           support.fullSupportFrom,
-          torch.sourceName,
+          torch.source,
         ),
         'Driver too old for the locked CUDA torch',
         project.lockPath,

@@ -11,19 +11,23 @@ export interface Interpreter {
   basePrefix: string;
 }
 
-/** probe.py sits beside the running script: src/ under test, dist/ once bundled. */
+/** The .py files sit beside the running script: src/ under test, dist/ once bundled. */
+export function bundledScript(name: 'probe.py' | 'cuda_driver.py'): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), name);
+}
+
 export function probeScript(): string {
-  return path.join(path.dirname(fileURLToPath(import.meta.url)), 'probe.py');
+  return bundledScript('probe.py');
 }
 
 const MARKER = 'SETUP_POETRY_TORCH_PROBE ';
 
-/** The probe's JSON line; other output (warnings torch prints) is ignored. */
-export function parseProbeOutput<T>(result: CommandResult): T | undefined {
-  const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(MARKER));
+/** The probe's JSON line (or another marked line); other output (warnings torch prints) is ignored. */
+export function parseProbeOutput<T>(result: CommandResult, marker = MARKER): T | undefined {
+  const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(marker));
   if (!line) return undefined;
   try {
-    return JSON.parse(line.slice(MARKER.length)) as T;
+    return JSON.parse(line.slice(marker.length)) as T;
   } catch {
     return undefined;
   }

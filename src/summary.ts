@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { Outputs } from './constants.js';
-import type { Detection } from './detect.js';
+import type { Detection } from './detect/index.js';
+import { seconds } from './format.js';
 import type { RestoreOutcome } from './cache/restore.js';
 import { describeSave, type SaveOutcome } from './cache/save.js';
 import type { ProbeReport } from './verify.js';
@@ -10,12 +11,16 @@ export interface RunRecord {
   detection?: Detection;
   mode?: 'cpu' | 'cuda';
   modeReason?: string;
+  /** The layout recognised and what each mode installs (src/lock/layout.ts). */
+  layout?: string;
   cudaDriverVersion?: string;
   poetryVersion?: string;
   pythonVersion?: string;
   venvPath?: string;
   pythonPath?: string;
   cacheKey?: string;
+  /** The duplicate-pin pre-flight's line, e.g. 'lock: 214 packages, no duplicate pins for cuda'. */
+  lockCheck?: string;
   restore?: RestoreOutcome;
   venvDiscarded?: string;
   syncCommand?: string;
@@ -38,7 +43,8 @@ export function writeOutputs(record: RunRecord): void {
   set(Outputs.gpuDetected, detection ? detection.cudaUsable : undefined);
   set(Outputs.gpuNames, detection?.gpus.map((gpu) => gpu.name).join(', '));
   set(Outputs.driverVersion, detection?.driverVersion);
-  set(Outputs.cudaDriverVersion, record.cudaDriverVersion);
+  // Known as soon as detection ends, so every exit path after it has it.
+  set(Outputs.cudaDriverVersion, detection?.cudaDriverVersion ?? record.cudaDriverVersion);
   set(Outputs.cacheHit, restore?.kind === 'exact');
   set(Outputs.restoredFrom, restoredFrom(restore));
   set(Outputs.cacheMatchedKey, restore && 'matchedKey' in restore ? restore.matchedKey : undefined);
@@ -55,10 +61,6 @@ export function writeOutputs(record: RunRecord): void {
 function restoredFrom(restore: RestoreOutcome | undefined): string | undefined {
   if (!restore) return undefined;
   return (restore.kind === 'exact' || restore.kind === 'partial') && restore.from !== 'local' ? restore.from : 'none';
-}
-
-function seconds(ms: number | undefined): string {
-  return ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`;
 }
 
 function describeRestore(restore: RestoreOutcome | undefined): string {
@@ -91,6 +93,8 @@ export function summaryMarkdown(record: RunRecord): string {
   const rows: [string, string][] = [];
   const details: [string, string][] = [];
   if (record.mode) rows.push(['Mode', `${record.mode}${record.modeReason ? ` (${record.modeReason})` : ''}`]);
+  if (record.layout) rows.push(['Layout', record.layout]);
+  if (record.lockCheck) rows.push(['Lock', record.lockCheck]);
   const probe = record.probe;
   if (probe) {
     const build = probe.torch_installed
@@ -119,7 +123,8 @@ export function summaryMarkdown(record: RunRecord): string {
     if (detection.diagnosis) details.push(['GPU diagnosis', detection.diagnosis]);
     for (const source of detection.sources) details.push([`source: ${source.source}`, `${source.ok ? 'yes' : 'no'}: ${source.detail}`]);
   }
-  if (record.cudaDriverVersion) details.push(['Newest CUDA the driver supports', record.cudaDriverVersion]);
+  const cudaDriver = detection?.cudaDriverVersionDetail ?? record.cudaDriverVersion;
+  if (cudaDriver) details.push(['Newest CUDA the driver supports', cudaDriver]);
   if (record.pythonVersion) details.push(['Python', record.pythonVersion]);
   if (record.poetryVersion) details.push(['Poetry', record.poetryVersion]);
   if (record.cacheKey) details.push(['Cache key', `\`${record.cacheKey}\``]);

@@ -13,6 +13,12 @@ export interface DeviceReport {
   matmul?: { value?: { ok: boolean; max_abs_error: number }; error?: string };
 }
 
+/** What the venv holds wrong, from probe.py's scan_environment (before torch is imported). */
+export interface EnvironmentReport {
+  duplicate_dists: { name: string; dist_infos: string[] }[];
+  file_conflicts: { dists: string[]; files: number; example: string }[];
+}
+
 /** What src/probe.py prints (snake_case, as Python writes it). */
 export interface ProbeReport {
   python: string;
@@ -29,21 +35,97 @@ export interface ProbeReport {
   cudnn_version?: number | null;
   devices?: DeviceReport[];
   warnings?: string[];
+  environment?: EnvironmentReport;
 }
 
 export async function probeTorch(run: RunCommand, python: string, options: { timeoutMs: number; gpuOpTimeoutS: number }): Promise<ProbeReport> {
-  const result = await run(python, [probeScript(), 'torch', '--gpu-op-timeout', String(options.gpuOpTimeoutS)], {
+  // -X faulthandler: a crash in native code (SIGILL, SIGSEGV) leaves the Python stack on stderr.
+  const result = await run(python, ['-X', 'faulthandler', probeScript(), 'torch', '--gpu-op-timeout', String(options.gpuOpTimeoutS)], {
     timeoutMs: options.timeoutMs,
     env: bytecodeWritingEnv(process.env),
   });
   const report = parseProbeOutput<ProbeReport>(result);
   if (!report) {
-    const why = result.timedOut
-      ? `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)`
-      : lastLines(result) || `exit code ${result.exitCode}`;
-    throw new ActionError(`The verification probe could not run with ${python}: ${why}.`, 'Verification failed');
+    const environment = parseProbeOutput<EnvironmentReport>(result, ENVIRONMENT_MARKER);
+    const broken = environment ? environmentProblem(environment) : undefined;
+    let why: string;
+    if (result.timedOut) why = `it did not finish within ${Math.round(options.timeoutMs / 1000)} s (a hung GPU or driver?)`;
+    else if (result.signal) why = `${signalText(result.signal)}${crashSite(result.stderr)}`;
+    else why = lastLines(result) || `exit code ${result.exitCode}`;
+    throw new ActionError(`The verification probe could not run with ${python}: ${why}.${broken ? ` Likely cause: ${broken}` : ''}`, 'Verification failed');
   }
   return report;
+}
+
+const ENVIRONMENT_MARKER = 'SETUP_POETRY_TORCH_ENV ';
+
+const SIGNALS: Partial<Record<NodeJS.Signals, string>> = {
+  SIGILL: 'illegal instruction: native code built for another CPU, or a damaged library',
+  SIGSEGV: 'segmentation fault in native code',
+  SIGBUS: 'bus error: a damaged or truncated library file',
+  SIGABRT: 'aborted by native code',
+  SIGKILL: 'killed, out of memory?',
+};
+
+/** "killed by SIGILL (illegal instruction: ...)". */
+export function signalText(signal: NodeJS.Signals): string {
+  const meaning = SIGNALS[signal];
+  return `killed by ${signal}${meaning ? ` (${meaning})` : ''}`;
+}
+
+/**
+ * Where the interpreter was when it died, from faulthandler's dump of the current thread (most
+ * recent call first): the innermost frames and the module being imported, e.g.
+ * ` while running torch/__init__.py line 290 in _load_global_deps, importing torch`. Empty if none.
+ */
+export function crashSite(stderr: string): string {
+  const lines = stderr.split(/\r?\n/);
+  const start = lines.findIndex((line) => /^Current thread 0x[0-9a-f]+/i.test(line.trim()));
+  if (start < 0) return '';
+  const frames: { file: string; line: string; fn: string }[] = [];
+  for (const line of lines.slice(start + 1)) {
+    const frame = /^\s*File "(.+)", line (\d+) in (.+)$/.exec(line);
+    if (!frame) break;
+    frames.push({ file: frame[1], line: frame[2], fn: frame[3].trim() });
+  }
+  // Frozen importlib frames and the probe's own say nothing about what failed.
+  const own = frames.filter((frame) => !frame.file.startsWith('<') && !/[\\/]probe\.py$/.test(frame.file));
+  if (own.length === 0) return '';
+  const short = (file: string): string => file.replace(/^.*[\\/](site|dist)-packages[\\/]/, '');
+  const running = own
+    .slice(0, 2)
+    .map((frame) => `${short(frame.file)} line ${frame.line} in ${frame.fn}`)
+    .join(', called from ');
+  // The outermost module frame inside site-packages is the import that was under way.
+  const imports = own.filter((frame) => frame.fn === '<module>' && short(frame.file) !== frame.file);
+  const outer = imports[imports.length - 1];
+  const module = outer
+    ? short(outer.file)
+        .replace(/[\\/]__init__\.py$/, '')
+        .replace(/\.py$/, '')
+        .replace(/[\\/]/g, '.')
+    : undefined;
+  return ` while running ${running}${module ? `, importing ${module}` : ''}`;
+}
+
+/** One sentence naming the distributions installed twice and the files two of them claim; undefined when clean. */
+export function environmentProblem(environment: EnvironmentReport): string | undefined {
+  const parts: string[] = [];
+  for (const duplicate of environment.duplicate_dists) {
+    parts.push(`${duplicate.name} is installed ${duplicate.dist_infos.length} times (${duplicate.dist_infos.join(', ')})`);
+  }
+  for (const conflict of environment.file_conflicts) {
+    const others = conflict.files - 1;
+    parts.push(
+      `${conflict.dists.join(' and ')} both install ${conflict.example}${others > 0 ? ` and ${others} other file${others === 1 ? '' : 's'}` : ''} with different contents`,
+    );
+  }
+  if (parts.length === 0) return undefined;
+  const fix =
+    environment.duplicate_dists.length > 0
+      ? 'poetry.lock pins that package twice, and installing both in parallel can leave a shared file a mix of the two that crashes whatever loads it. Add a constraint for one version to pyproject.toml (in the group that pulls it), run `poetry lock`, and sync again.'
+      : 'The last install wins each such file. Keep only one of these packages in the lock (remove or constrain the other in pyproject.toml), run `poetry lock`, and sync again.';
+  return `The venv is inconsistent: ${parts.join('; ')}. ${fix}`;
 }
 
 /**
@@ -65,6 +147,27 @@ export interface Expectation {
   detectionReason: string;
   driverVersion?: string;
   platform?: NodeJS.Platform;
+  /** What the layout says this mode installs (src/lock/layout.ts): the messages then use the project's own names. */
+  planned?: { version: string; kind: 'cpu' | 'cuda' | 'rocm'; source: string; layout: string };
+}
+
+/** Problems against the layout's plan: the build the lock pins for this selection, in the project's names. */
+function plannedProblems(report: ProbeReport, expected: Expectation, variant: BuildVariant): string[] | undefined {
+  const planned = expected.planned;
+  if (!planned) return undefined;
+  const wanted = `torch ${planned.version} from ${planned.source} (layout: ${planned.layout})`;
+  if (variant === 'none') {
+    return [
+      `torch is not installed after \`${expected.syncCommand}\` (${report.import_error}), though the lock pins ${wanted} for it. Check that sync-args do not take out the extra or group that brings torch, then run \`poetry lock\`.`,
+    ];
+  }
+  const version = report.torch_version ?? '';
+  if (variant !== planned.kind || version !== planned.version) {
+    return [
+      `${expected.mode} mode installed torch ${version} (${variant} build), not ${wanted}. Run \`poetry lock\` so the lock matches pyproject.toml, and check that sync-args change no extra or group.`,
+    ];
+  }
+  return [];
 }
 
 /** torch's "driver too old (found version 12080)" warning, as the CUDA version the driver supports: '12.8'. */
@@ -90,12 +193,17 @@ export function buildVariant(report: ProbeReport): BuildVariant {
 /** Every reason the environment is not what the mode asked for; empty when it is. */
 export function findProblems(report: ProbeReport, expected: Expectation): string[] {
   const problems: string[] = [];
+  const broken = report.environment ? environmentProblem(report.environment) : undefined;
+  if (broken) problems.push(broken);
   const variant = buildVariant(report);
   const version = report.torch_version ?? '';
   const trap =
     "This is the `-E cuda` without `--with cuda` trap: extras bind only to main-group dependencies, so the CUDA torch must sit in the optional group named by cuda-groups, with the marker `extra=='cuda'` and its source on a cuXXX index.";
 
-  if (variant === 'none') {
+  const againstPlan = plannedProblems(report, expected, variant);
+  if (againstPlan?.length) return againstPlan;
+  // Without a plan (no layout read), the seed layout's wording.
+  if (!againstPlan && variant === 'none') {
     if (expected.mode === 'cuda') {
       problems.push(`torch is not installed after \`${expected.syncCommand}\` (${report.import_error}). ${trap}`);
     } else {
@@ -105,11 +213,11 @@ export function findProblems(report: ProbeReport, expected: Expectation): string
     }
     return problems;
   }
-  if (expected.mode === 'cuda' && variant !== 'cuda') {
+  if (!againstPlan && expected.mode === 'cuda' && variant !== 'cuda') {
     const build = variant === 'rocm' ? `a ROCm build (${version}, HIP ${report.hip_version})` : `the CPU build (${version})`;
     problems.push(`cuda mode installed ${build}, not a CUDA build. ${trap}`);
   }
-  if (expected.mode === 'cpu' && variant !== 'cpu') {
+  if (!againstPlan && expected.mode === 'cpu' && variant !== 'cpu') {
     problems.push(
       `cpu mode installed a ${variant.toUpperCase()} build (${version}${report.cuda_version ? `, CUDA ${report.cuda_version}` : ''}): torch came from PyPI or a GPU index. Pin the main-group torch to the CPU index (\`source = "pytorch-cpu"\`, url https://download.pytorch.org/whl/cpu) and re-lock.`,
     );
@@ -119,7 +227,7 @@ export function findProblems(report: ProbeReport, expected: Expectation): string
   if (!available && expected.expectCuda && driverCuda && report.cuda_version && Number(report.cuda_version.split('.')[0]) >= 11) {
     const needs = minimumDriverFor(report.cuda_version, expected.platform ?? process.platform);
     const why = `CUDA ${report.cuda_version} needs driver ${needs} or newer`;
-    problems.push(driverTooOldMessage(expected.driverVersion ?? '(version unknown)', version, why, driverCuda, needs));
+    problems.push(driverTooOldMessage(expected.driverVersion ?? '(version unknown)', version, why, driverCuda, needs, expected.planned?.source));
   } else if (available !== expected.expectCuda) {
     if (expected.expectCuda) {
       const torchSaid = (report.warnings ?? []).find((text) => /CUDA|driver|GPU/i.test(text));

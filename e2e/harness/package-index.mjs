@@ -14,6 +14,11 @@
 // reads a few KB of METADATA instead of downloading the 190 MB torch wheel.
 // Files are at /<route>/<filename>, as on download.pytorch.org; <filename>.metadata
 // is the PEP 658 metadata. HEAD and single byte ranges work (Poetry's lazy-wheel).
+//
+// `upstream` (pypi-record.mjs) adds projects known only by their page and metadata:
+// a recorded slice of PyPI, e.g. the real nvidia-* wheels torch 2.14.1 needs. Such a
+// file has no body here: a request for it is answered 404 and logged as kind 'wheel',
+// so a test can assert that a step read metadata only.
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import http from 'node:http';
@@ -81,10 +86,14 @@ async function scanWheels(dir) {
  *            is destroyed at once, like a dead host behind a proxy.
  *   delayMs: wait this long before answering each matching request.
  *   match:   optional RegExp or path prefix limiting status/delayMs to some paths.
- * requests: [{ method, path, status, bytes, accept, fault? }] in arrival order; a
+ * upstream: { files(route, project), metadata(route, filename), fingerprint } (pypi-record.mjs):
+ *   pages for projects the local wheel directories lack (the CPU set's projects stay
+ *   local), merged with local files of the same name (a local body wins).
+ * requests: [{ method, path, status, bytes, accept, kind, fault? }] in arrival order; kind
+ *   is 'page', 'metadata' or 'wheel' (a wheel body or a range of one); a
  *   connection killed by `down` logs { method: null, path: null, status: 'down' }.
  */
-export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, host = '127.0.0.1' } = {}) {
+export async function startPackageIndex({ wheelsDir, cudaWheelsDir, upstream, port = 0, host = '127.0.0.1' } = {}) {
   const [base, cuda] = await Promise.all([scanWheels(wheelsDir), scanWheels(cudaWheelsDir)]);
   const notTorch = (w) => w.project !== 'torch';
   const routes = {
@@ -103,7 +112,7 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
             .sort()
             .join(',')}`,
       )
-      .join('\n'),
+      .join('\n') + (upstream?.fingerprint ?? ''),
   );
 
   const faults = { status: null, down: false, delayMs: 0, match: null };
@@ -146,13 +155,28 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
     }
 
     try {
-      serve(urlPath, req, res, entry, send);
+      await serve(urlPath, req, res, entry, send);
     } catch (e) {
       send(500, String(e?.stack ?? e));
     }
   });
 
-  function serve(urlPath, req, res, entry, send) {
+  // The route's files for one project: local ones, or the upstream page with local bodies swapped in.
+  async function projectFiles(route, project) {
+    const local = routes[route].filter((w) => w.project === project);
+    // The CPU set's projects (filelock, sympy...) stay local on every route.
+    if (!upstream || local.some((w) => base.includes(w))) return local;
+    const remote = await upstream.files(route, project);
+    if (!remote) return local;
+    const byName = new Map(local.map((w) => [w.filename, w]));
+    const merged = remote.map(
+      ([filename, sha, requiresPython, size, yanked]) => byName.get(filename) ?? { filename, project, sha256: sha, requiresPython, size, yanked, remote: true },
+    );
+    const names = new Set(merged.map((w) => w.filename));
+    return [...merged, ...local.filter((w) => !names.has(w.filename))];
+  }
+
+  async function serve(urlPath, req, res, entry, send) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     if (urlPath === '/') {
       const links = Object.keys(routes)
@@ -166,20 +190,24 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
     const rest = urlPath.slice(route.length + 2); // after "/<route>/"
     const html = { 'content-type': 'text/html; charset=utf-8' };
 
+    entry.kind = rest.endsWith('.metadata') ? 'metadata' : rest === '' || rest.endsWith('/') ? 'page' : 'wheel';
     if (rest === '') {
       const projects = [...new Set(wheels.map((w) => w.project))].sort();
       return send(200, page('Simple index', projects.map((p) => `<a href="/${route}/${p}/">${p}</a><br/>`).join('\n')), html);
     }
     if (rest.endsWith('/')) {
       const project = normalizeName(rest.slice(0, -1));
-      const files = wheels.filter((w) => w.project === project);
+      const files = await projectFiles(route, project);
       if (files.length === 0) return send(404, `no project ${project}\n`);
       const links = files
         .map((w) => {
           const href = `/${route}/${encodeURIComponent(w.filename)}#sha256=${w.sha256}`;
           const rp = w.requiresPython ? ` data-requires-python="${esc(w.requiresPython)}"` : '';
-          const md = ` data-core-metadata="sha256=${w.metadataSha256}" data-dist-info-metadata="sha256=${w.metadataSha256}"`;
-          return `<a href="${esc(href)}"${rp}${md}>${esc(w.filename)}</a><br/>`;
+          // A remote file's metadata may not be recorded yet: PEP 714 allows "true" (no hash).
+          const mdValue = w.remote ? 'true' : `sha256=${w.metadataSha256}`;
+          const md = w.filename.endsWith('.whl') ? ` data-core-metadata="${mdValue}" data-dist-info-metadata="${mdValue}"` : '';
+          const yanked = w.yanked ? ' data-yanked=""' : '';
+          return `<a href="${esc(href)}"${rp}${md}${yanked}>${esc(w.filename)}</a><br/>`;
         })
         .join('\n');
       return send(200, page(`Links for ${project}`, links), html);
@@ -187,7 +215,11 @@ export async function startPackageIndex({ wheelsDir, cudaWheelsDir, port = 0, ho
     const isMeta = rest.endsWith('.metadata');
     const filename = isMeta ? rest.slice(0, -'.metadata'.length) : rest;
     const w = wheels.find((x) => x.filename === filename);
-    if (!w) return send(404, `no file ${filename}\n`);
+    if (!w) {
+      const text = isMeta && upstream ? await upstream.metadata(route, filename) : null;
+      if (text != null) return send(200, text, { 'content-type': 'text/plain' });
+      return send(404, upstream ? `no file ${filename} (metadata only here)\n` : `no file ${filename}\n`);
+    }
     if (isMeta) return send(200, w.metadata, { 'content-type': 'text/plain' });
 
     // The wheel itself; one "bytes=a-b" / "bytes=a-" / "bytes=-n" range is enough for lazy-wheel.

@@ -15,19 +15,29 @@ export { REPO_ROOT };
 
 /**
  * Starts the index and the cache service and makes sure Poetry and the wheels are here.
- * `poetryCacheDir`: Poetry's own cache; shared (the default) so cold syncs reuse downloaded wheels.
+ * `poetryCacheDir`: Poetry's own cache; shared by default (one per set of served files) so cold
+ * syncs reuse downloaded wheels.
  * `cudaWheelsDir`: wheels for the cu130 route; default: the CUDA torch test double.
+ * `upstream`: a recorded PyPI slice behind the index (pypi-record.mjs); with it the cu130 route
+ * serves the recorded torch and no test double is built.
+ * `indexPort`: a fixed port for the index, so project.mjs's lock cache (keyed on the pyproject,
+ * which holds the index URL) is reused across runs; taken, it falls back to any free port.
  */
-export async function startStage({ cacheRoot = DEFAULT_CACHE_ROOT, poetryCacheDir, cudaWheelsDir } = {}) {
+export async function startStage({ cacheRoot = DEFAULT_CACHE_ROOT, poetryCacheDir, cudaWheelsDir, upstream, indexPort } = {}) {
   const [wheels, poetry] = await Promise.all([ensureWheels(cacheRoot), ensurePoetry(undefined, cacheRoot)]);
-  if (!cudaWheelsDir) {
+  if (!cudaWheelsDir && !upstream) {
     cudaWheelsDir = path.join(cacheRoot, 'cuda-torch-test-double');
     // A stand-in for a CUDA torch build (no 3 GB download, no GPU here): see wheels.mjs.
     await buildFakeCudaTorchWheel(cudaWheelsDir);
   }
-  const index = await startPackageIndex({ wheelsDir: wheels.dir, cudaWheelsDir });
+  const start = (port) => startPackageIndex({ wheelsDir: wheels.dir, cudaWheelsDir, upstream, port });
+  const index = indexPort ? await start(indexPort).catch((e) => (e.code === 'EADDRINUSE' ? start(0) : Promise.reject(e))) : await start(0);
   const cache = await startCacheServer();
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'spt-stage-'));
+  // Poetry caches a release's hashes per source, name and version, whatever the URL: a served
+  // file whose bytes change (a rebuilt test double) must not meet the old hashes, so the
+  // default cache belongs to one set of served files.
+  poetryCacheDir ??= path.join(cacheRoot, `poetry-cache-${index.fingerprint.slice(0, 12)}`);
   const baseEnv = poetryEnv({ cacheRoot, cacheDir: poetryCacheDir });
   baseEnv.PATH = `${await poetryOnlyBin(poetry, scratch)}${path.delimiter}${baseEnv.PATH}`;
   let counter = 0;

@@ -136,66 +136,74 @@ export async function readZipMembers(file, want) {
   const fh = await fs.open(file, 'r');
   try {
     const { size } = await fh.stat();
-    const tailLen = Math.min(size, 65_557); // EOCD (22) + max comment (65535)
-    const tail = Buffer.alloc(tailLen);
-    await fh.read(tail, 0, tailLen, size - tailLen);
-    const eocd = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-    if (eocd < 0) throw new Error(`${file}: not a zip`);
-    let count = tail.readUInt16LE(eocd + 10);
-    let cdSize = tail.readUInt32LE(eocd + 12);
-    let cdOffset = tail.readUInt32LE(eocd + 16);
-    const loc = eocd - 20; // zip64 end-of-central-directory locator
-    if (loc >= 0 && tail.readUInt32LE(loc) === 0x07064b50) {
-      const z64at = Number(tail.readBigUInt64LE(loc + 8));
-      const z64 = Buffer.alloc(56);
-      await fh.read(z64, 0, 56, z64at);
-      count = Number(z64.readBigUInt64LE(32));
-      cdSize = Number(z64.readBigUInt64LE(40));
-      cdOffset = Number(z64.readBigUInt64LE(48));
-    }
-    const cd = Buffer.alloc(cdSize);
-    await fh.read(cd, 0, cdSize, cdOffset);
-    const out = new Map();
-    for (let p = 0, i = 0; i < count; i++) {
-      const method = cd.readUInt16LE(p + 10);
-      let compSize = cd.readUInt32LE(p + 20);
-      const nameLen = cd.readUInt16LE(p + 28);
-      const extraLen = cd.readUInt16LE(p + 30);
-      const commentLen = cd.readUInt16LE(p + 32);
-      let localOffset = cd.readUInt32LE(p + 42);
-      const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
-      if (want(name)) {
-        // zip64 extra field carries the real sizes/offset when the 32-bit ones are maxed.
-        const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
-        for (let e = 0; e + 4 <= extra.length;) {
-          const id = extra.readUInt16LE(e);
-          const len = extra.readUInt16LE(e + 2);
-          if (id === 0x0001) {
-            let q = e + 4;
-            if (cd.readUInt32LE(p + 24) === 0xffffffff) q += 8;
-            if (compSize === 0xffffffff) {
-              compSize = Number(extra.readBigUInt64LE(q));
-              q += 8;
-            }
-            if (localOffset === 0xffffffff) localOffset = Number(extra.readBigUInt64LE(q));
-          }
-          e += 4 + len;
-        }
-        const lh = Buffer.alloc(30);
-        await fh.read(lh, 0, 30, localOffset);
-        const dataAt = localOffset + 30 + lh.readUInt16LE(26) + lh.readUInt16LE(28);
-        const comp = Buffer.alloc(compSize);
-        await fh.read(comp, 0, compSize, dataAt);
-        if (method === 0) out.set(name, comp);
-        else if (method === 8) out.set(name, zlib.inflateRawSync(comp));
-        else throw new Error(`${file}: ${name}: unsupported zip method ${method}`);
-      }
-      p += 46 + nameLen + extraLen + commentLen;
-    }
-    return out;
+    const read = async (pos, len) => {
+      const buf = Buffer.alloc(len);
+      await fh.read(buf, 0, len, pos);
+      return buf;
+    };
+    return await readZipMembersFrom({ name: file, size, read }, want);
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * readZipMembers over any random-access source: { name, size, read(pos, len) -> Buffer }.
+ * A remote wheel read with HTTP ranges costs a few KB this way (see pypi-record.mjs).
+ */
+export async function readZipMembersFrom({ name: file, size, read }, want) {
+  const tailLen = Math.min(size, 65_557); // EOCD (22) + max comment (65535)
+  const tail = await read(size - tailLen, tailLen);
+  const eocd = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (eocd < 0) throw new Error(`${file}: not a zip`);
+  let count = tail.readUInt16LE(eocd + 10);
+  let cdSize = tail.readUInt32LE(eocd + 12);
+  let cdOffset = tail.readUInt32LE(eocd + 16);
+  const loc = eocd - 20; // zip64 end-of-central-directory locator
+  if (loc >= 0 && tail.readUInt32LE(loc) === 0x07064b50) {
+    const z64at = Number(tail.readBigUInt64LE(loc + 8));
+    const z64 = await read(z64at, 56);
+    count = Number(z64.readBigUInt64LE(32));
+    cdSize = Number(z64.readBigUInt64LE(40));
+    cdOffset = Number(z64.readBigUInt64LE(48));
+  }
+  const cd = await read(cdOffset, cdSize);
+  const out = new Map();
+  for (let p = 0, i = 0; i < count; i++) {
+    const method = cd.readUInt16LE(p + 10);
+    let compSize = cd.readUInt32LE(p + 20);
+    const nameLen = cd.readUInt16LE(p + 28);
+    const extraLen = cd.readUInt16LE(p + 30);
+    const commentLen = cd.readUInt16LE(p + 32);
+    let localOffset = cd.readUInt32LE(p + 42);
+    const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
+    if (want(name)) {
+      // zip64 extra field carries the real sizes/offset when the 32-bit ones are maxed.
+      const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
+      for (let e = 0; e + 4 <= extra.length;) {
+        const id = extra.readUInt16LE(e);
+        const len = extra.readUInt16LE(e + 2);
+        if (id === 0x0001) {
+          let q = e + 4;
+          if (cd.readUInt32LE(p + 24) === 0xffffffff) q += 8;
+          if (compSize === 0xffffffff) {
+            compSize = Number(extra.readBigUInt64LE(q));
+            q += 8;
+          }
+          if (localOffset === 0xffffffff) localOffset = Number(extra.readBigUInt64LE(q));
+        }
+        e += 4 + len;
+      }
+      const lh = await read(localOffset, 30);
+      const dataAt = localOffset + 30 + lh.readUInt16LE(26) + lh.readUInt16LE(28);
+      const comp = await read(dataAt, compSize);
+      if (method === 0) out.set(name, comp);
+      else if (method === 8) out.set(name, zlib.inflateRawSync(comp));
+      else throw new Error(`${file}: ${name}: unsupported zip method ${method}`);
+    }
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  return out;
 }
 
 /** The core metadata (the .dist-info/METADATA file) of a wheel, as bytes. */

@@ -3,7 +3,8 @@
 Reads {"out": path, "entries": [{"name": ..., "data": base64}, ...]} as JSON on stdin. Every
 member gets the same timestamp (1980-01-01) and mode (-rw-r--r--), so the same entries give
 the same bytes, hence the same sha256: Poetry caches file hashes per source, and a rebuilt
-wheel with a new hash would fail its hash check.
+wheel with a new hash would fail its hash check (stage.mjs also gives every set of served
+files a Poetry cache of its own, for when the bytes do change).
 """
 
 import base64

@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 import { States } from '../constants.js';
 import type { RestoreOutcome } from './restore.js';
 import { dropSnapshot, snapshotChange, type Snapshot } from './snapshot.js';
+import { seconds } from '../format.js';
 import { publishEntry, type Store } from './store.js';
 import { cacheMode, cachePath, runWorker, saveRequest, type WorkerRun } from './worker.js';
 
@@ -149,7 +150,7 @@ export async function postMain(): Promise<void> {
 }
 
 export function describeSave(save: SaveOutcome): string {
-  if (save.saved) return `saved in ${(save.durationMs / 1000).toFixed(1)} s`;
+  if (save.saved) return `saved in ${seconds(save.durationMs)}`;
   return save.deferred ? 'in the post step' : `not saved: ${save.reason}`;
 }
 

@@ -2,18 +2,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  defaultDetectDeps,
-  detectGpu,
-  nvidiaSmiCandidatesFor,
-  nvidiaSmiQueryArgs,
-  parseProcDriverVersion,
-  type DetectDeps,
-  type Detection,
-} from '../src/detect.js';
-import { runCommand, type CommandOptions, type CommandResult, type RunCommand } from '../src/exec.js';
+import { defaultDetectDeps, detectGpu, nvidiaSmiCandidatesFor, nvidiaSmiQueryArgs, type DetectDeps, type Detection } from '../../src/detect/index.js';
+import { runCommand, type CommandOptions, type CommandResult, type RunCommand } from '../../src/exec.js';
 
-const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const LINUX_SOURCES = ['sysfs-pci', 'proc-driver-version', 'sys-module-version', 'nvidia-smi', 'dev-nodes', 'environment'];
 const LEGACY_FIELDS = ['index', 'name', 'driver_version', 'memory.total', 'pci.bus_id'];
 
@@ -31,15 +23,21 @@ function recording(name: string): CommandResult {
 
 /**
  * A double for nvidia-smi: replays recorded outputs (fixtures/nvidia-smi/<name>.exit<N>.<ext>)
- * in call order instead of running anything; when `installedAt` is given, any other program
- * name fails to start the way spawn reports a missing file.
+ * instead of running anything: the --query-gpu calls get `recordings` in call order, a plain
+ * `nvidia-smi` call (the header with the CUDA version) gets `table`. Without a `table` that
+ * call fails the way a broken nvidia-smi would (exit 1), so the driver table has to answer.
+ * When `installedAt` is given, any other program name fails to start the way spawn reports
+ * a missing file.
  */
-function recordedNvidiaSmi(recordings: string[], installedAt?: string): { run: RunCommand; calls: Call[] } {
+function recordedNvidiaSmi(recordings: string[], installedAt?: string, table?: string): { run: RunCommand; calls: Call[] } {
   const calls: Call[] = [];
   let replayed = 0;
   const run: RunCommand = async (file, args, options) => {
     calls.push({ file, args, options });
     if (installedAt !== undefined && file !== installedAt) return notFound(file);
+    if (args.length === 0) {
+      return table ? recording(table) : { exitCode: 1, stdout: '', stderr: 'TEST DOUBLE: no table recorded for this case', timedOut: false };
+    }
     const name = recordings[replayed++];
     if (name === undefined) throw new Error(`nvidia-smi run ${replayed} times, only ${recordings.length} recording(s)`);
     return recording(name);
@@ -119,12 +117,20 @@ describe('detectGpu on Linux', () => {
     expect(detection.hardwarePresent).toBe(true);
     expect(detection.diagnosis).toBeUndefined();
     expect(detection.reason).toBe('found 1 x Tesla T4 (nvidia-smi), driver 535.104.05');
+    // No table recorded for this T4: the header call fails, so the driver table answers.
+    expect(detection).toMatchObject({ cudaDriverVersion: '12.2', cudaDriverVersionFrom: 'driver-table' });
+    expect(detection.cudaDriverVersionDetail).toBe(
+      "12.2 (driver table for 535.104.05); the driver did not say (nvidia-smi's header: exit 1: TEST DOUBLE: no table recorded for this case)",
+    );
     expect(detection.sources.every((record) => record.ok)).toBe(true);
     expect(detail(detection, 'sysfs-pci')).toBe('1 NVIDIA GPU function(s) on the PCI bus: 0000:00:1e.0 10de:1eb8 (driver nvidia)');
     expect(detail(detection, 'proc-driver-version')).toBe('535.104.05 (proprietary kernel module)');
     expect(detail(detection, 'sys-module-version')).toBe('535.104.05');
     expect(detail(detection, 'dev-nodes')).toBe('/dev/nvidia0, /dev/nvidia-modeset, /dev/nvidia-uvm, /dev/nvidia-uvm-tools, /dev/nvidiactl');
-    expect(smi.calls).toEqual([{ file: 'nvidia-smi', args: nvidiaSmiQueryArgs(), options: { env: {}, timeoutMs: 10_000 } }]);
+    expect(smi.calls).toEqual([
+      { file: 'nvidia-smi', args: nvidiaSmiQueryArgs(), options: { env: {}, timeoutMs: 10_000 } },
+      { file: 'nvidia-smi', args: [], options: { env: {}, timeoutMs: 10_000 } },
+    ]);
     expect(smi.calls[0].args).toEqual(['--query-gpu=index,name,driver_version,compute_cap,memory.total,pci.bus_id', '--format=csv,noheader,nounits']);
   });
 
@@ -296,7 +302,9 @@ describe('detectGpu on Linux', () => {
   });
 
   it('lists 4 H100s and leaves the NVSwitches out', async () => {
-    const detection = await detectGpu(linux('multi-h100-nvswitch', { run: recordedNvidiaSmi(['query-h100x4-570.exit0.csv']).run }));
+    const smi = recordedNvidiaSmi(['query-h100x4-570.exit0.csv'], undefined, 'table-h100x4-570.exit0.txt');
+    const detection = await detectGpu(linux('multi-h100-nvswitch', { run: smi.run }));
+    expect(detection).toMatchObject({ cudaDriverVersion: '12.8', cudaDriverVersionFrom: 'nvidia-smi' });
     expect(detection.cudaUsable).toBe(true);
     expect(detection.gpus.map((gpu) => [gpu.index, gpu.busId, gpu.pciDeviceId, gpu.computeCapability, gpu.memoryMiB])).toEqual([
       [0, '00000000:18:00.0', '10de:2330', '9.0', 81559],
@@ -315,9 +323,9 @@ describe('detectGpu on Linux', () => {
   });
 
   it('falls back to a query without compute_cap on drivers that reject it', async () => {
-    const smi = recordedNvidiaSmi(['query-p100-470-compute-cap-invalid.exit2.txt', 'query-legacy-p100-470.exit0.csv']);
+    const smi = recordedNvidiaSmi(['query-p100-470-compute-cap-invalid.exit2.txt', 'query-legacy-p100-470.exit0.csv'], undefined, 'table-p100-470.exit0.txt');
     const detection = await detectGpu(linux('p100-driver-470', { run: smi.run }));
-    expect(smi.calls.map((call) => call.args)).toEqual([nvidiaSmiQueryArgs(), nvidiaSmiQueryArgs(LEGACY_FIELDS)]);
+    expect(smi.calls.map((call) => call.args)).toEqual([nvidiaSmiQueryArgs(), nvidiaSmiQueryArgs(LEGACY_FIELDS), []]);
     expect(smi.calls[1].args[0]).toBe('--query-gpu=index,name,driver_version,memory.total,pci.bus_id');
     expect(detection.cudaUsable).toBe(true);
     expect(detection.gpus).toEqual([
@@ -395,7 +403,7 @@ describe('detectGpu on Windows', () => {
   it('finds nvidia-smi.exe in System32 when it is not on PATH', async () => {
     const smi = recordedNvidiaSmi(['query-windows-rtx4090-560.exit0.csv'], 'C:\\Windows\\System32\\nvidia-smi.exe');
     const detection = await detectGpu(windows({ run: smi.run }));
-    expect(smi.calls.map((call) => call.file)).toEqual(['nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe']);
+    expect(smi.calls.map((call) => call.file)).toEqual(['nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe', 'C:\\Windows\\System32\\nvidia-smi.exe']);
     expect(detection.cudaUsable).toBe(true);
     expect(detection.driverVersion).toBe('560.94');
     expect(detection.gpus).toEqual([
@@ -455,18 +463,6 @@ describe('defaults', () => {
     ['darwin', {}, ['nvidia-smi']],
   ] as const)('nvidia-smi candidates on %s with %j', (platform, env, expected) => {
     expect(nvidiaSmiCandidatesFor(platform, env)).toEqual(expected);
-  });
-});
-
-describe('recorded /proc/driver/nvidia/version texts', () => {
-  const dir = path.join(FIXTURES, 'proc-driver-version');
-  it.each(readdirSync(dir))('%s parses to the version in its name', (file) => {
-    const version = /(\d+\.\d+\.\d+)/.exec(file)?.[1];
-    expect(parseProcDriverVersion(readFileSync(path.join(dir, file), 'utf8'))).toBe(version);
-  });
-
-  it('reads nothing from unrelated text', () => {
-    expect(parseProcDriverVersion('GCC version:  gcc version 13.3.0')).toBeUndefined();
   });
 });
 
