@@ -336,7 +336,7 @@ describe('cache service and archives', { concurrency: 4 }, () => {
     const result = await c.run(dir, { mode: 'cpu' }, { cache: server });
     assertVerified(result);
     assert.match(result.log, /Cache hit for restore-key: .*00000000-stale/);
-    const warned = warnings(result).find((w) => /restored virtualenv cannot be used/.test(w.message));
+    const warned = warnings(result).find((w) => /virtualenv restored from the cache cannot be used/.test(w.message));
     assert.ok(warned, JSON.stringify(result.annotations));
     assert.match(warned.message, problem);
     assert.match(result.summary, /Restored venv \| discarded: /);

@@ -155,6 +155,7 @@ async function restore({ places, venv, workspace, keys, interpreter }: Setup, re
       discard: discardVenv,
     }),
   );
+  if (record.restore.kind === 'miss') record.venvDiscarded = record.restore.discarded;
   return record.restore;
 }
 

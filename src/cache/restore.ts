@@ -16,12 +16,16 @@ export type RestoreSource = 'local' | 'store' | 'cache';
 
 export type RestoreOutcome =
   | { kind: 'exact' | 'partial'; from: RestoreSource; matchedKey: string; durationMs: number }
-  | { kind: 'miss'; durationMs: number }
+  /** discarded: why a restored venv could not be used (it was deleted). */
+  | { kind: 'miss'; durationMs: number; discarded?: string }
   /** An existing venv without the primary key, and no exact hit to replace it: synced in place. */
   | { kind: 'existing'; reason: string; durationMs: number }
   | { kind: 'skipped'; reason: string }
-  /** stalled: the service did not answer within the bound, so a save would most likely hang as long. */
-  | { kind: 'failed'; reason: string; durationMs: number; stalled?: boolean };
+  /**
+   * stalled: the service did not answer within the bound, so a save would most likely hang as long.
+   * reported: @actions/cache itself logged the failure (its "Failed to restore" warning).
+   */
+  | { kind: 'failed'; reason: string; durationMs: number; stalled?: boolean; reported?: boolean };
 
 export interface RestoreContext {
   venv: string;
@@ -62,6 +66,8 @@ export async function restoreVenv(ctx: RestoreContext): Promise<RestoreOutcome> 
     // Without a store, one request asks for the exact key and then the prefix.
     async () => fromCache(ctx, ctx.store ? [] : [ctx.keys.restorePrefix], started),
     () => Promise.resolve(fromStore(ctx, 'partial', started)),
+    // A service that just failed the exact question (after the library's retries, or past the
+    // bound) would only make the job wait that long again for the prefix.
     async () => (ctx.store && !failure ? fromCache(ctx, [ctx.keys.restorePrefix], started, true) : undefined),
   ];
   for (const step of steps) {
@@ -71,13 +77,18 @@ export async function restoreVenv(ctx: RestoreContext): Promise<RestoreOutcome> 
       continue;
     }
     if (!attempt) continue;
+    if (failure && !failure.reported) ctx.warning(`Cache restore failed, continuing with the ${attempt.from}'s ${attempt.kind} hit: ${failure.reason}`);
     const problem = await ctx.venvProblem(ctx.venv);
     if (!problem) return attempt;
-    ctx.warning(`The venv restored from the ${attempt.from} cannot be used (${problem}); deleting it and syncing cold.`);
+    ctx.warning(`The virtualenv restored from the ${attempt.from} cannot be used (${problem}); deleting it and syncing cold.`);
     ctx.discard(ctx.venv, true);
-    return { kind: 'miss', durationMs: elapsed() };
+    return { kind: 'miss', durationMs: elapsed(), discarded: problem };
   }
-  if (failure) return { ...failure, durationMs: elapsed() };
+  if (failure) {
+    // The library's own warning already said why; a failure it could not report gets one here.
+    if (!failure.reported) ctx.warning(`Cache restore failed, continuing with a cold sync: ${failure.reason}`);
+    return { ...failure, durationMs: elapsed() };
+  }
   ctx.info(`No venv for ${ctx.keys.primary} or ${ctx.keys.restorePrefix}* in ${ctx.store ? 'the store or ' : ''}the cache.`);
   return { kind: 'miss', durationMs: elapsed() };
 }
@@ -104,13 +115,13 @@ async function fromCache(ctx: RestoreContext, restoreKeys: string[], started: nu
   const request = restoreRequest(cachePath(ctx.workspace, ctx.venv), primary, restoreKeys, ctx.cacheTimeoutMs);
   const result = await runWorker(request, { workspace: ctx.workspace, timeoutMs: ctx.cacheTimeoutMs, ...ctx.worker });
   const durationMs = Date.now() - started;
-  if (result.error) {
-    ctx.warning(`Cache restore failed, continuing without it: ${result.error}`);
-    ctx.discard(ctx.venv, true); // whatever a broken extraction left behind
-    return { kind: 'failed', reason: result.error, durationMs, stalled: result.timedOut };
+  if (result.error || result.failure) {
+    ctx.discard(ctx.venv, true); // whatever a broken download or extraction left behind
+    if (result.error) return { kind: 'failed', reason: result.error, durationMs, stalled: result.timedOut };
+    return { kind: 'failed', reason: result.failure ?? '', durationMs, reported: true };
   }
   if (!result.matchedKey) {
-    ctx.discard(ctx.venv, true); // a failed download or extraction reads as a miss: whatever it left behind goes
+    ctx.discard(ctx.venv, true); // a failure the library did not log still leaves nothing behind
     return undefined;
   }
   ctx.info(`Restored ${ctx.venv} from the cache entry ${result.matchedKey}.`);

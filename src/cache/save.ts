@@ -46,6 +46,11 @@ export interface SavePlan {
   snapshot: Pick<Snapshot, 'root' | 'venv' | 'workspace'>;
   store?: Store;
   cache: boolean;
+  /**
+   * Whether the save asks first if the key exists. Not after a restore that saw the service fail:
+   * each question would wait out the library's retries again; the save itself still tries once.
+   */
+  cacheLookup?: boolean;
   cacheTimeoutMs: number;
 }
 
@@ -104,7 +109,7 @@ async function saveToCache(
   }
   const started = Date.now();
   // The snapshot's workspace sees the snapshot at the venv's own relative path: same archive, same version.
-  const result = await runWorker(saveRequest(cachePath(plan.workspace, plan.venv), plan.key), {
+  const result = await runWorker(saveRequest(cachePath(plan.workspace, plan.venv), plan.key, plan.cacheLookup ?? true), {
     workspace: plan.snapshot.workspace,
     timeoutMs: plan.cacheTimeoutMs,
     ...worker,
@@ -113,6 +118,10 @@ async function saveToCache(
   if (result.error) outcome = { saved: false, reason: result.error };
   else if (result.exists) {
     const reason = 'an entry with this key already exists (a job with the same key saved it first)';
+    log.info(`Not saved: ${reason}.`);
+    outcome = { saved: false, reason, expected: true };
+  } else if (result.taken) {
+    const reason = 'an entry with this key already exists or is being saved (a job with the same key reserved it first)';
     log.info(`Not saved: ${reason}.`);
     outcome = { saved: false, reason, expected: true };
   } else if (result.cacheId === undefined || result.cacheId === -1) {

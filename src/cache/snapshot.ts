@@ -43,14 +43,20 @@ export interface Snapshot {
 export function takeSnapshot(venv: string, workspace: string, tempDir: string): Snapshot {
   fs.mkdirSync(tempDir, { recursive: true });
   const root = fs.mkdtempSync(path.join(tempDir, 'setup-poetry-torch-snapshot-'));
-  const tree = path.join(root, 'tree');
-  const copy = underRoot(tree, venv);
-  fs.mkdirSync(path.dirname(copy), { recursive: true });
-  const stats = linkTree(venv, copy);
-  fs.writeFileSync(path.join(root, 'manifest.json'), JSON.stringify(recordTree(copy)));
-  const mirroredWorkspace = underRoot(tree, workspace);
-  fs.mkdirSync(mirroredWorkspace, { recursive: true });
-  return { root, venv: copy, workspace: mirroredWorkspace, stats };
+  try {
+    const tree = path.join(root, 'tree');
+    const copy = underRoot(tree, venv);
+    fs.mkdirSync(path.dirname(copy), { recursive: true });
+    const stats = linkTree(venv, copy);
+    fs.writeFileSync(path.join(root, 'manifest.json'), JSON.stringify(recordTree(copy)));
+    const mirroredWorkspace = underRoot(tree, workspace);
+    fs.mkdirSync(mirroredWorkspace, { recursive: true });
+    return { root, venv: copy, workspace: mirroredWorkspace, stats };
+  } catch (error) {
+    // Copied across filesystems into a full one (ENOSPC): nothing half-written stays behind.
+    fs.rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** How the snapshot differs from what was verified, or undefined when it is intact. */

@@ -74,7 +74,18 @@ export function planSave(options: {
   }
   if (decision.cache !== true && decision.store !== true) return stage;
   const tempDir = process.env.RUNNER_TEMP || os.tmpdir();
-  const snapshot = takeSnapshot(options.venv, options.workspace, path.resolve(tempDir));
+  let snapshot: ReturnType<typeof takeSnapshot>;
+  try {
+    snapshot = takeSnapshot(options.venv, options.workspace, path.resolve(tempDir));
+  } catch (error) {
+    // A failed save is a warning, never a failed job; without the snapshot nothing verified can be saved.
+    const reason = `could not take the snapshot of the verified venv in ${tempDir} (${(error as Error).message})`;
+    const targets = [decision.cache === true && 'the cache', decision.store === true && 'the venv store'].filter(Boolean).join(' or ');
+    core.warning(`The virtualenv was not saved to ${targets}: ${reason}`);
+    if (decision.cache === true) stage.cache = { saved: false, reason };
+    if (decision.store === true) stage.store = { saved: false, reason };
+    return stage;
+  }
   if (snapshot.stats.copied) core.info(`The snapshot copied ${snapshot.stats.copied} files: ${tempDir} is on another filesystem than the venv.`);
   const plan: SavePlan = {
     key: options.key,
@@ -83,6 +94,7 @@ export function planSave(options: {
     snapshot: { root: snapshot.root, venv: snapshot.venv, workspace: snapshot.workspace },
     store: decision.store === true ? options.places.store : undefined,
     cache: decision.cache === true,
+    cacheLookup: options.restore.kind !== 'failed',
     cacheTimeoutMs: options.cacheTimeoutMs,
   };
   core.saveState(States.savePlan, JSON.stringify(plan));

@@ -4,9 +4,6 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand, type RunCommand } from '../exec.js';
 
-const LOOKUP_RETRIES = 3;
-const LOOKUP_RETRY_MS = 2_000;
-
 /** The GitHub cache, through @actions/cache in a child process (dist/cache-worker.js). */
 
 export const WORKER_ENV = 'SETUP_POETRY_TORCH_CACHE_WORKER';
@@ -19,15 +16,23 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 export type WorkerRequest =
   | { op: 'restore'; path: string; primary: string; restoreKeys: string[]; lookupOnly?: boolean; timeoutInMs: number; segmentTimeoutInMs: number }
-  | { op: 'save'; path: string; key: string; timeoutInMs: number };
+  /** lookup: ask whether the key exists before archiving (false when the restore just saw the service fail). */
+  | { op: 'save'; path: string; key: string; timeoutInMs: number; lookup?: boolean };
 
 export interface WorkerResult {
   matchedKey?: string;
   cacheId?: number;
   /** A lookup found the key already saved (by a matrix twin, or an earlier run). */
   exists?: boolean;
+  /** The service refused the reservation with 409: a job with the same key saved it, or is saving it now. */
+  taken?: boolean;
   error?: string;
   timedOut?: boolean;
+  /**
+   * The library's own "Failed to restore: ..." (a 5xx after its retries, a refused connection, a
+   * broken archive): restoreCache logs it and returns undefined, which alone would read as a miss.
+   */
+  failure?: string;
 }
 
 /** Why the cache cannot be used on this runner, or undefined when it can. */
@@ -64,16 +69,11 @@ const lookup = async (request: Extract<WorkerRequest, { op: 'save' }>): Promise<
   (await cache.restoreCache([request.path], request.key, [], { lookupOnly: true, timeoutInMs: request.timeoutInMs })) === request.key;
 
 async function workerSave(request: Extract<WorkerRequest, { op: 'save' }>): Promise<WorkerResult> {
+  const asks = request.lookup ?? true;
   // A matrix twin that saved first: the lookup answers before a multi-GB archive is built.
-  if (await lookup(request)) return { exists: true };
-  const cacheId = await cache.saveCache([request.path], request.key);
-  // The library folds a taken key into one "another job may be creating this cache". A twin that
-  // reserved the key first is still uploading: ask again for a few seconds before calling it trouble.
-  for (let tries = 0; cacheId === -1 && tries < LOOKUP_RETRIES; tries++) {
-    await new Promise((resolve) => setTimeout(resolve, LOOKUP_RETRY_MS));
-    if (await lookup(request)) return { exists: true };
-  }
-  return { cacheId };
+  if (asks && (await lookup(request))) return { exists: true };
+  // A refused reservation is told apart from other trouble by the relay (runWorker), from the library's debug line.
+  return { cacheId: await cache.saveCache([request.path], request.key) };
 }
 
 /**
@@ -81,12 +81,26 @@ async function workerSave(request: Extract<WorkerRequest, { op: 'save' }>): Prom
  * service as an ::error:: annotation through @actions/core, which writes it straight to
  * process.stdout (no logger to hook). Cache trouble is a warning here; because the library runs
  * in a child process whose stdout only this relay reads, the rewrite happens here instead of by
- * patching process.stdout. The result line stays out of the log.
+ * patching process.stdout. The result line stays out of the log. The first "Failed to restore"
+ * annotation is kept: it is the only sign that a restore which returned no key failed.
  */
-export function annotationRelay(write: (text: string) => void): { push: (chunk: string) => void; flush: () => void } {
+export function annotationRelay(write: (text: string) => void): {
+  push: (chunk: string) => void;
+  flush: () => void;
+  restoreFailure: () => string | undefined;
+  reservationTaken: () => boolean;
+} {
   let pending = '';
+  let failure: string | undefined;
+  let taken = false;
   const emit = (line: string): void => {
     if (line.startsWith(RESULT_MARKER)) return;
+    // The library folds every refused reservation into one "another job may be creating this
+    // cache"; only its debug line keeps the status, and 409 means the key and version are taken.
+    if (/^::debug::Failed to reserve cache: .*\(409\)/.test(line)) taken = true;
+    const annotation = /^::(?:error|warning)(?:\s[^:]*)?::(Failed to restore: .*)$/.exec(line.trimEnd());
+    // Undo @actions/core's command escaping (newlines and % in the message).
+    if (annotation) failure ??= annotation[1].replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%');
     write(line.replace(/^::error(\s[^:]*)?::/, '::warning$1::'));
   };
   return {
@@ -103,6 +117,8 @@ export function annotationRelay(write: (text: string) => void): { push: (chunk: 
       if (pending) emit(pending);
       pending = '';
     },
+    restoreFailure: () => failure,
+    reservationTaken: () => taken,
   };
 }
 
@@ -141,7 +157,12 @@ export async function runWorker(request: WorkerRequest, options: WorkerRun): Pro
   if (result.timedOut) return { error: `the cache service did not finish within ${Math.round(options.timeoutMs / 1000)} s`, timedOut: true };
   const line = result.stdout.split(/\r?\n/).find((text) => text.startsWith(RESULT_MARKER));
   if (!line) return { error: `the cache worker exited with code ${result.exitCode} and no result` };
-  return JSON.parse(line.slice(RESULT_MARKER.length)) as WorkerResult;
+  const parsed = JSON.parse(line.slice(RESULT_MARKER.length)) as WorkerResult;
+  // A save's lookup failing is the save's business (it goes on to reserve); a restore's is not a miss.
+  const failure = relay.restoreFailure();
+  if (request.op === 'restore' && !parsed.matchedKey && !parsed.error && failure) parsed.failure = failure;
+  if (request.op === 'save' && parsed.cacheId === -1 && relay.reservationTaken()) parsed.taken = true;
+  return parsed;
 }
 
 /**
@@ -165,6 +186,6 @@ export function restoreRequest(relativeVenv: string, primary: string, restoreKey
   };
 }
 
-export function saveRequest(relativeVenv: string, key: string): WorkerRequest {
-  return { op: 'save', path: relativeVenv, key, timeoutInMs: REQUEST_TIMEOUT_MS };
+export function saveRequest(relativeVenv: string, key: string, lookup = true): WorkerRequest {
+  return { op: 'save', path: relativeVenv, key, timeoutInMs: REQUEST_TIMEOUT_MS, lookup };
 }
