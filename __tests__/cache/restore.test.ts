@@ -141,6 +141,31 @@ describe('restore order: store exact, cache exact, store partial, cache partial,
     expect(j.warnings.join('\n')).toMatch(/changed after it was published/);
   });
 
+  it("a service that fails the exact question is not asked for the prefix: the library's failure, not a miss", async () => {
+    const j = job();
+    await inCache(j.ctx, `${PREFIX}other`, 'cache partial');
+    const lookups = (): number => server.requests.filter((r) => r.path.endsWith('GetCacheEntryDownloadURL')).length;
+    const before = lookups();
+    // 400 is not retried: one refused question, reported by @actions/cache as "Failed to restore".
+    server.faults.status = { code: 400, methods: ['GetCacheEntryDownloadURL'] };
+    try {
+      const outcome = await restoreVenv(j.ctx);
+      expect(outcome).toMatchObject({ kind: 'failed', reported: true, reason: expect.stringMatching(/^Failed to restore: .*400/) });
+    } finally {
+      server.faults.status = null;
+    }
+    expect(lookups() - before).toBe(1);
+    expect(fs.existsSync(j.ctx.venv)).toBe(false);
+    expect(j.warnings).toEqual([]); // the library's own warning says it; no second one
+  });
+
+  it('a failure the library could not report (the worker gone) is warned once, with the cold sync it leads to', async () => {
+    const j = job({ store: false });
+    j.ctx.worker = { ...j.ctx.worker, entry: '/nonexistent/cache-worker.js', run: undefined };
+    expect(await restoreVenv(j.ctx)).toMatchObject({ kind: 'failed' });
+    expect(j.warnings).toEqual([expect.stringMatching(/^Cache restore failed, continuing with a cold sync: the cache worker .* is missing/)]);
+  });
+
   it('skipped with neither a store nor a cache', async () => {
     expect(await restoreVenv(job({ store: false, cache: false }).ctx)).toEqual({ kind: 'skipped', reason: 'cache: false' });
   });

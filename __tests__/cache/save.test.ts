@@ -112,6 +112,21 @@ describe('saveSnapshot', () => {
     expect(p.warnings).toEqual([]);
   });
 
+  it('without the lookup (the restore saw the service fail) a key taken by a twin is a duplicate, not trouble', async () => {
+    await saveSnapshot(plan('taken').plan, { info: () => {}, warning: () => {} }, worker);
+    const lookups = (): number => server.requests.filter((r) => r.path.endsWith('GetCacheEntryDownloadURL')).length;
+    const before = lookups();
+    const p = plan('taken');
+    const report = await saveSnapshot({ ...p.plan, store: undefined, cacheLookup: false }, log(p), worker);
+    expect(report.cache).toEqual({
+      saved: false,
+      reason: 'an entry with this key already exists or is being saved (a job with the same key reserved it first)',
+      expected: true,
+    });
+    expect(lookups()).toBe(before);
+    expect(p.warnings).toEqual([]);
+  });
+
   it('saves nothing, with a warning, when the venv was written in place after verification', async () => {
     const p = plan('in-place');
     fs.appendFileSync(path.join(p.venv, 'label'), ' patched');

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -55,8 +56,42 @@ describe('planSave', () => {
     expect(readVenvKey(venv)).toBe('k1');
     const text = fs.readFileSync(state, 'utf8');
     const plan = JSON.parse(/^save-plan<<(\S+)\n([\s\S]*?)\n\1$/m.exec(text)![2]) as SavePlan;
-    expect(plan).toMatchObject({ key: 'k1', venv, workspace, store, cache: true });
+    expect(plan).toMatchObject({ key: 'k1', venv, workspace, store, cache: true, cacheLookup: true });
     expect(fs.readFileSync(path.join(plan.snapshot.venv, 'pyvenv.cfg'), 'utf8')).toBe('home = /usr/bin\n');
+  });
+
+  it('after a failed restore the save skips its lookup (the service just failed that question)', () => {
+    const { workspace, venv, state } = setup();
+    planSave({
+      places: { store },
+      restore: { kind: 'failed', reason: '503', durationMs: 1, reported: true },
+      venv,
+      workspace,
+      key: 'k1',
+      cacheTimeoutMs: 1000,
+    });
+    const plan = JSON.parse(/^save-plan<<(\S+)\n([\s\S]*?)\n\1$/m.exec(fs.readFileSync(state, 'utf8'))![2]) as SavePlan;
+    expect(plan).toMatchObject({ cache: true, cacheLookup: false });
+  });
+
+  it('plans nothing, with a warning, when the snapshot cannot be taken', () => {
+    const { workspace, venv, state } = setup();
+    // RUNNER_TEMP is a file: no snapshot can be made there.
+    const blocked = path.join(tempDir(), 'not-a-dir');
+    fs.writeFileSync(blocked, '');
+    process.env.RUNNER_TEMP = blocked;
+    const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      const stage = planSave({ places: { store }, restore: { kind: 'miss', durationMs: 1 }, venv, workspace, key: 'k1', cacheTimeoutMs: 1000 });
+      expect(stage.cache).toMatchObject({ saved: false, reason: expect.stringMatching(/^could not take the snapshot of the verified venv in .*not-a-dir/) });
+      expect(stage.store).toEqual(stage.cache);
+      expect(stdout.mock.calls.map(([text]) => String(text)).join('')).toMatch(
+        /::warning::The virtualenv was not saved to the cache or the venv store: could not take the snapshot/,
+      );
+    } finally {
+      stdout.mockRestore();
+    }
+    expect(fs.readFileSync(state, 'utf8')).toBe('');
   });
 
   it('takes no snapshot and plans nothing after an exact store hit', () => {

@@ -21,6 +21,17 @@ describe('annotationRelay', () => {
     relay.flush();
     expect(log).toBe('Cache Size: ~1 MB\n::warning::Failed to save: 503\n::warning title=x::y\ntail');
   });
+
+  it('keeps the first "Failed to restore" (unescaped) and notices a reservation refused with 409', () => {
+    const relay = annotationRelay(() => {});
+    relay.push('::debug::Failed to reserve cache: Error: Failed to CreateCacheEntry: Failed request: (503) Service Unavailable\n');
+    expect(relay.reservationTaken()).toBe(false);
+    relay.push('::error::Failed to restore: Failed request: (503)%0Aretry later\n::warning::Failed to restore: second\n');
+    relay.push('::debug::Failed to reserve cache: Error: Received non-retryable error: Failed request: (409) Conflict\n');
+    expect(relay.restoreFailure()).toBe('Failed to restore: Failed request: (503)\nretry later');
+    expect(relay.reservationTaken()).toBe(true);
+    expect(annotationRelay(() => {}).restoreFailure()).toBeUndefined();
+  });
 });
 
 describe('runWorker (a real child process)', () => {
@@ -39,6 +50,20 @@ describe('runWorker (a real child process)', () => {
     const result = await runWorker(restoreRequest('.venv', 'k', [], 5000), { workspace, timeoutMs: 10_000, entry, log: (text) => (log += text) });
     expect(result).toEqual({ matchedKey: workspace });
     expect(log).toBe('::warning::Failed to restore: 500\n');
+  });
+
+  it('reports a restore that returned no key after the library logged a failure, and a save refused as taken', async () => {
+    const failed = script(`console.log('::error::Failed to restore: 503'); console.log('SETUP_POETRY_TORCH_CACHE_RESULT {}');`);
+    expect(await runWorker(restoreRequest('.venv', 'k', [], 5000), { workspace: tempDir(), timeoutMs: 10_000, entry: failed, log: () => {} })).toEqual({
+      failure: 'Failed to restore: 503',
+    });
+    const taken = script(
+      `console.log('::debug::Failed to reserve cache: Error: Failed request: (409) Conflict'); console.log('SETUP_POETRY_TORCH_CACHE_RESULT {"cacheId":-1}');`,
+    );
+    expect(await runWorker(saveRequest('.venv', 'k'), { workspace: tempDir(), timeoutMs: 10_000, entry: taken, log: () => {} })).toEqual({
+      cacheId: -1,
+      taken: true,
+    });
   });
 
   it('kills a worker that outlives the bound and says so', async () => {
