@@ -83,7 +83,7 @@ describe('planSave', () => {
     const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
       const stage = planSave({ places: { store }, restore: { kind: 'miss', durationMs: 1 }, venv, workspace, key: 'k1', cacheTimeoutMs: 1000 });
-      expect(stage.cache).toMatchObject({ saved: false, reason: expect.stringMatching(/^could not take the snapshot of the verified venv in .*not-a-dir/) });
+      expect(!stage.cache.saved && stage.cache.reason).toMatch(/^could not take the snapshot of the verified venv in .*not-a-dir/);
       expect(stage.store).toEqual(stage.cache);
       expect(stdout.mock.calls.map(([text]) => String(text)).join('')).toMatch(
         /::warning::The virtualenv was not saved to the cache or the venv store: could not take the snapshot/,
