@@ -22,11 +22,14 @@ export const Outputs = {
   deviceCount: 'device-count',
 } as const;
 
-/** saveState names: what the main step hands the post step. */
+/**
+ * saveState names: what the main step hands the post step, as STATE_<name> variables. Names a
+ * shell can carry (no '-'): a shell between the runner and node (a wrapper script) drops the others.
+ */
 export const States = {
   /** Set by the main step: the runner runs the same bundle as the post step, which finds it. */
-  isPost: 'is-post',
-  savePlan: 'save-plan',
+  isPost: 'IS_POST',
+  savePlan: 'SAVE_PLAN',
 } as const;
 
 /** Oldest Poetry whose sync semantics the action knows (1.8: `install --sync`). */

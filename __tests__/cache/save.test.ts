@@ -1,3 +1,4 @@
+import { States } from '../../src/constants.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -142,5 +143,11 @@ describe('saveSnapshot', () => {
     const report = await saveSnapshot({ ...p.plan, store: undefined }, log(p), { ...worker, run: undefined, entry: '/nonexistent/cache-worker.js' });
     expect(report.cache?.saved === false && report.cache.reason).toMatch(/missing/);
     expect(p.warnings.join()).toMatch(/not saved to the cache/);
+  });
+});
+
+describe('States', () => {
+  it('are names a shell carries in STATE_<name> (a wrapper script between the runner and node drops names with "-")', () => {
+    for (const name of Object.values(States)) expect(name).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
   });
 });

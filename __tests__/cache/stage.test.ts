@@ -55,7 +55,7 @@ describe('planSave', () => {
     });
     expect(readVenvKey(venv)).toBe('k1');
     const text = fs.readFileSync(state, 'utf8');
-    const plan = JSON.parse(/^save-plan<<(\S+)\n([\s\S]*?)\n\1$/m.exec(text)![2]) as SavePlan;
+    const plan = JSON.parse(/^SAVE_PLAN<<(\S+)\n([\s\S]*?)\n\1$/m.exec(text)![2]) as SavePlan;
     expect(plan).toMatchObject({ key: 'k1', venv, workspace, store, cache: true, cacheLookup: true });
     expect(fs.readFileSync(path.join(plan.snapshot.venv, 'pyvenv.cfg'), 'utf8')).toBe('home = /usr/bin\n');
   });
@@ -70,7 +70,7 @@ describe('planSave', () => {
       key: 'k1',
       cacheTimeoutMs: 1000,
     });
-    const plan = JSON.parse(/^save-plan<<(\S+)\n([\s\S]*?)\n\1$/m.exec(fs.readFileSync(state, 'utf8'))![2]) as SavePlan;
+    const plan = JSON.parse(/^SAVE_PLAN<<(\S+)\n([\s\S]*?)\n\1$/m.exec(fs.readFileSync(state, 'utf8'))![2]) as SavePlan;
     expect(plan).toMatchObject({ cache: true, cacheLookup: false });
   });
 
