@@ -2,15 +2,22 @@
 
 `probe.py interpreter` describes the interpreter itself (used to key and to check a restored venv).
 `probe.py torch [--gpu-op-timeout SECONDS]` imports torch and describes the build and the GPUs.
+Before the import it prints what the venv itself holds wrong (a distribution installed twice, a file
+two distributions claim) on a line of its own, so the action still has it if the import kills us.
 Standard library only: it must run in any venv, even one without torch.
 """
 
+import csv
 import json
 import os
 import platform
+import re
 import sys
+import sysconfig
 import threading
 import warnings
+
+ENVIRONMENT_MARKER = "SETUP_POETRY_TORCH_ENV "
 
 
 def describe_interpreter():
@@ -23,6 +30,64 @@ def describe_interpreter():
         "prefix": sys.prefix,
         "in_venv": sys.prefix != sys.base_prefix,
     }
+
+
+def distribution_name(dist_info):
+    """The Name: header of METADATA (PEP 503-normalised); the folder name when that is unreadable."""
+    try:
+        with open(os.path.join(dist_info, "METADATA"), encoding="utf-8", errors="replace") as metadata:
+            for line in metadata:
+                if not line.strip():
+                    break
+                if line.lower().startswith("name:"):
+                    return re.sub(r"[-_.]+", "-", line[5:].strip()).lower()
+    except OSError:
+        pass
+    return re.sub(r"[-_.]+", "-", os.path.basename(dist_info).split("-")[0]).lower()
+
+
+def scan_environment():
+    """Two versions of one package installed side by side (a lock that pins it twice), and files that
+    two distributions both claim with different contents: when the installs ran in parallel, such a
+    file can be a mix of both and crash whatever loads it."""
+    roots = []
+    for key in ("purelib", "platlib"):
+        root = os.path.realpath(sysconfig.get_paths()[key])
+        if os.path.isdir(root) and root not in roots:
+            roots.append(root)
+    by_name = {}
+    owners = {}  # file -> {hash: dist-info folder}
+    for root in roots:
+        for entry in sorted(os.listdir(root)):
+            if not entry.endswith(".dist-info"):
+                continue
+            dist_info = os.path.join(root, entry)
+            by_name.setdefault(distribution_name(dist_info), []).append(entry)
+            try:
+                with open(os.path.join(dist_info, "RECORD"), newline="", encoding="utf-8", errors="replace") as record:
+                    rows = list(csv.reader(record))
+            except OSError:
+                continue
+            for row in rows:
+                if len(row) < 2 or not row[1]:
+                    continue  # RECORD itself, .pyc files: no hash to disagree on
+                path = os.path.normpath(os.path.join(root, row[0]))
+                owners.setdefault(path, {}).setdefault(row[1], entry)
+    duplicates = [{"name": name, "dist_infos": folders} for name, folders in sorted(by_name.items()) if len(folders) > 1]
+    conflicts = {}
+    for path, hashes in owners.items():
+        dists = sorted(set(hashes.values()))
+        if len(dists) > 1:
+            conflict = conflicts.setdefault(tuple(dists), {"dists": dists, "files": 0, "example": None})
+            conflict["files"] += 1
+            # A shared library is what crashes the loader: name one when there is one.
+            rank = (not re.search(r"\.(so(\.\d+)*|dll|dylib|pyd)$", path), path)
+            if conflict["example"] is None or rank < conflict["rank"]:
+                conflict["example"], conflict["rank"] = path, rank
+    for conflict in conflicts.values():
+        del conflict["rank"]
+        conflict["example"] = os.path.relpath(conflict["example"], roots[0]) if roots else conflict["example"]
+    return {"duplicate_dists": duplicates, "file_conflicts": sorted(conflicts.values(), key=lambda c: c["dists"])}
 
 
 def run_with_timeout(function, seconds):
@@ -57,6 +122,9 @@ def check_matmul(torch, index):
 
 def describe_torch(gpu_op_timeout):
     report = {"python": platform.python_version(), "torch_installed": False}
+    report["environment"] = scan_environment()
+    sys.stdout.write("\n" + ENVIRONMENT_MARKER + json.dumps(report["environment"]) + "\n")
+    sys.stdout.flush()
     try:
         import torch
     except Exception as error:  # noqa: BLE001 - ImportError and broken installs alike
