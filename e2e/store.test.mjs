@@ -71,7 +71,7 @@ describe('one self-hosted runner, one store', () => {
     await assert.rejects(fs.access(path.join(await sitePackages(path.join(entry.dir, 'venv')), 'added_later')), 'the store holds the venv as verified');
   });
 
-  test('the next job on the runner links the venv from the store and downloads nothing', async () => {
+  test('the next job on the runner moves the venv in from the store, downloads nothing, and the post step puts it back', async () => {
     await clean(workspace);
     const before = downloads(stage.cache);
     const second = await stage.run(workspace, { mode: 'cpu' }, { toolCache });
@@ -82,8 +82,14 @@ describe('one self-hosted runner, one store', () => {
     assert.match(second.summary, /Sync \| skipped: exact store hit/);
     assert.equal(downloads(stage.cache), before, 'no archive downloaded');
     await assert.rejects(fs.access(path.join(await sitePackages(path.join(workspace, '.venv')), 'added_later')));
-    assert.match(second.summary, /Venv store \| not saved: restored from the store/);
-    assert.equal(second.post.summary, '', 'the post step had nothing to save');
+    assert.match(second.log, /Moved .*\.venv from the venv store/);
+    assert.match(second.summary, /Venv store \| in the post step/);
+    assert.match(second.post.summary, /Venv store \| saved in/);
+    assert.doesNotMatch(second.post.summary, /Cache save/, 'an exact hit saves nothing new to the cache');
+    const [entry] = await storeEntries(path.join(toolCache, 'setup-poetry-torch'));
+    assert.ok(entry, 'published again after the job');
+    const key = await fs.readFile(path.join(workspace, '.venv', '.setup-poetry-torch-key'), 'utf8');
+    assert.equal(await fs.readFile(path.join(entry.dir, 'venv', '.setup-poetry-torch-key'), 'utf8'), key);
   });
 
   test('after `poetry env use` in a clean workspace the job still gets an exact hit', async () => {

@@ -178,3 +178,19 @@ export function lastLines(result: CommandResult, count = 3): string {
     .slice(-count)
     .join(' ');
 }
+
+/**
+ * Starts a program that outlives the step (the background snapshot linker): no pipes to wait for,
+ * its own process group, not awaited. Returns its pid, or the reason it could not start.
+ */
+export function startDetached(file: string, args: string[], env: NodeJS.ProcessEnv): { pid: number } | { error: string } {
+  core.debug(`[exec] detached: ${commandLine(file, args)}`);
+  try {
+    const child = spawn(file, args, { env, detached: true, stdio: 'ignore', windowsHide: true });
+    child.on('error', () => undefined); // reported through the pid check below, not as a crash
+    child.unref();
+    return child.pid === undefined ? { error: `${file} could not be started` } : { pid: child.pid };
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decideSave, saveSnapshot, type SavePlan } from '../../src/cache/save.js';
 import type { RestoreOutcome } from '../../src/cache/restore.js';
-import { takeSnapshot } from '../../src/cache/snapshot.js';
+import { buildSnapshot, prepareSnapshot } from '../../src/cache/snapshot.js';
 import { findExact, type Store } from '../../src/cache/store.js';
 import { restoreRequest, runWorker } from '../../src/cache/worker.js';
 import { inProcessWorker } from '../fixtures/in-process-worker.js';
@@ -24,9 +24,9 @@ describe('decideSave', () => {
       { store: true, cache: 'exact hit (from the cache), nothing new to save' },
     ],
     [
-      'exact from the store: nothing',
+      'exact from the store: the store again (the hit took the entry out), not the cache',
       { ...facts, restore: hit('exact', 'store') },
-      { store: 'restored from the store', cache: 'exact hit (from the store), nothing new to save' },
+      { store: true, cache: 'exact hit (from the store), nothing new to save' },
     ],
     ['exact local: the store only', { ...facts, restore: hit('exact', 'local') }, { store: true, cache: 'exact hit (the existing venv), nothing new to save' }],
     [
@@ -80,7 +80,8 @@ describe('saveSnapshot', () => {
     fs.writeFileSync(path.join(venv, 'pyvenv.cfg'), 'home = /usr/bin\n');
     fs.writeFileSync(path.join(venv, 'label'), 'verified');
     const store: Store = { root: path.join(tempDir(), 'store'), readScopes: ['o/main'], writeScope: 'o/main', maxBytes: 1 << 30 };
-    const snapshot = takeSnapshot(venv, workspace, tempDir());
+    const snapshot = prepareSnapshot(venv, workspace, tempDir());
+    buildSnapshot(venv, snapshot); // what the background linker does right after the step
     return { plan: { key, venv, workspace, snapshot, store, cache: true, cacheTimeoutMs: 60_000 }, venv, logs: [], warnings: [] };
   }
   const log = (p: { logs: string[]; warnings: string[] }) => ({ info: (t: string) => p.logs.push(t), warning: (t: string) => p.warnings.push(t) });

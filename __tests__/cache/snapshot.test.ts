@@ -3,7 +3,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dropSnapshot, readVenvKey, snapshotChange, takeSnapshot, writeVenvKey } from '../../src/cache/snapshot.js';
+import {
+  buildSnapshot,
+  dropSnapshot,
+  finishSnapshot,
+  prepareSnapshot,
+  readManifest,
+  readVenvKey,
+  recordLinker,
+  snapshotChange,
+  snapshotManifest,
+  writeVenvKey,
+  type Snapshot,
+} from '../../src/cache/snapshot.js';
+import { startSnapshotLinker } from '../../src/cache/worker.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -34,7 +47,15 @@ describe('the key a venv was verified for', () => {
   });
 });
 
-describe('takeSnapshot', () => {
+/** Record and link at once, as the background linker does when nothing happens in between. */
+function takeSnapshot(venv: string, workspace: string, parent: string): Snapshot & { stats: unknown } {
+  const snapshot = prepareSnapshot(venv, workspace, parent);
+  const done = buildSnapshot(venv, snapshot);
+  expect(done.change).toBeUndefined();
+  return { ...snapshot, stats: done.stats };
+}
+
+describe('prepareSnapshot, then buildSnapshot', () => {
   it('lays the venv out at its own path relative to a mirrored workspace, by hardlinks', () => {
     const { workspace, venv } = workspaceWithVenv();
     const snapshot = takeSnapshot(venv, workspace, tempDir());
@@ -85,4 +106,64 @@ describe('takeSnapshot', () => {
     expect(installed(snapshot.venv)).toBe('VERSION = 1\n');
     expect(snapshotChange(snapshot)).toBeUndefined();
   }, 60_000);
+});
+
+describe('the snapshot is built after the step, checked against what was verified', () => {
+  it('leaves out files added after verification', () => {
+    const { workspace, venv } = workspaceWithVenv();
+    const snapshot = prepareSnapshot(venv, workspace, tempDir());
+    fs.writeFileSync(path.join(venv, 'lib', 'added-later.py'), 'x\n');
+    expect(buildSnapshot(venv, snapshot)).toMatchObject({ stats: { files: 2, linked: 2 } });
+    expect(fs.existsSync(path.join(snapshot.venv, 'lib', 'added-later.py'))).toBe(false);
+    expect(snapshotChange(snapshot)).toBeUndefined();
+  });
+
+  it('reports a verified file replaced before it was linked: the snapshot is not what was verified', () => {
+    const { workspace, venv } = workspaceWithVenv();
+    const snapshot = prepareSnapshot(venv, workspace, tempDir());
+    fs.rmSync(path.join(venv, 'lib', 'pkg', '__init__.py'));
+    fs.writeFileSync(path.join(venv, 'lib', 'pkg', '__init__.py'), 'VERSION = 2\n');
+    expect(buildSnapshot(venv, snapshot).change).toBe('lib/pkg/__init__.py changed');
+    fs.rmSync(path.join(venv, 'pyvenv.cfg'));
+    expect(buildSnapshot(venv, snapshot).change).toMatch(/is gone|changed/);
+  });
+
+  it('is finished in the post step when no linker ran (its process is gone)', async () => {
+    const { workspace, venv } = workspaceWithVenv();
+    const snapshot = prepareSnapshot(venv, workspace, tempDir());
+    recordLinker(snapshot.root, 2 ** 22 + 12345); // above pid_max's default: no such process
+    const done = await finishSnapshot(venv, snapshot, 5_000);
+    expect(done).toMatchObject({ stats: { files: 2, linked: 2 } });
+    expect(fs.readFileSync(path.join(snapshot.venv, 'pyvenv.cfg'), 'utf8')).toBe('home = /usr/bin\n');
+  });
+
+  it('is linked by the real background linker (the bundled cache worker) while the caller goes on', async () => {
+    const entry = fileURLToPath(new URL('../../dist/cache-worker.js', import.meta.url));
+    const { workspace, venv } = workspaceWithVenv();
+    const snapshot = prepareSnapshot(venv, workspace, tempDir());
+    expect(startSnapshotLinker(venv, snapshot, entry)).toBeUndefined();
+    const done = await finishSnapshot(venv, snapshot, 30_000);
+    expect(done).toMatchObject({ stats: { files: 2, linked: 2 } });
+    expect(fs.readFileSync(path.join(snapshot.root, 'pid'), 'utf8')).toMatch(/^\d+$/);
+    expect(fs.statSync(path.join(snapshot.venv, 'pyvenv.cfg')).ino).toBe(fs.statSync(path.join(venv, 'pyvenv.cfg')).ino);
+  }, 40_000);
+});
+
+describe('a snapshot across filesystems (copied, not linked)', () => {
+  // /dev/shm is a tmpfs here, another filesystem than the temp dir: link() fails with EXDEV, as it
+  // does from a bind-mounted workspace, and the files are copied.
+  const otherFs = fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').dev !== fs.statSync(os.tmpdir()).dev;
+  (otherFs ? it : it.skip)('records the copies as the snapshot, so the post step does not take them for changed files', () => {
+    const workspace = fs.mkdtempSync(path.join('/dev/shm', 'snapshot-ws-'));
+    dirs.push(workspace);
+    const venv = path.join(workspace, '.venv');
+    fs.mkdirSync(path.join(venv, 'lib'), { recursive: true });
+    fs.writeFileSync(path.join(venv, 'pyvenv.cfg'), 'home = /usr/bin\n');
+    const snapshot = prepareSnapshot(venv, workspace, tempDir());
+    expect(buildSnapshot(venv, snapshot)).toMatchObject({ stats: { files: 1, linked: 0, copied: 1 } });
+    expect(snapshotChange(snapshot)).toBeUndefined();
+    expect(snapshotManifest(snapshot.root)).not.toEqual(readManifest(snapshot.root));
+    fs.appendFileSync(path.join(snapshot.venv, 'pyvenv.cfg'), 'x');
+    expect(snapshotChange(snapshot)).toBe('pyvenv.cfg changed');
+  });
 });

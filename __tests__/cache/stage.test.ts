@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { places, planSave } from '../../src/cache/stage.js';
-import { readVenvKey } from '../../src/cache/snapshot.js';
+import { finishSnapshot, readManifest, readVenvKey } from '../../src/cache/snapshot.js';
+import { publishEntry } from '../../src/cache/store.js';
 import type { SavePlan } from '../../src/cache/save.js';
 
 const dirs: string[] = [];
@@ -44,10 +45,11 @@ describe('planSave', () => {
     process.env.RUNNER_TEMP = tempDir();
     return { workspace, venv, state };
   }
-  const store = { root: '/store', readScopes: ['r'], writeScope: 'r', maxBytes: 1 };
+  const newStore = (root = path.join(tempDir(), 'store')) => ({ root, readScopes: ['r'], writeScope: 'r', maxBytes: 1 << 30 });
 
-  it('records the key in the venv, snapshots it and hands the post step its plan', () => {
+  it('records the key in the venv, records what was verified and hands the post step its plan', async () => {
     const { workspace, venv, state } = setup();
+    const store = newStore();
     const stage = planSave({ places: { store }, restore: { kind: 'miss', durationMs: 1 }, venv, workspace, key: 'k1', cacheTimeoutMs: 1000 });
     expect(stage).toEqual({
       cache: { saved: false, reason: 'in the post step', expected: true, deferred: true },
@@ -57,13 +59,16 @@ describe('planSave', () => {
     const text = fs.readFileSync(state, 'utf8');
     const plan = JSON.parse(/^SAVE_PLAN<<(\S+)\n([\s\S]*?)\n\1$/m.exec(text)![2]) as SavePlan;
     expect(plan).toMatchObject({ key: 'k1', venv, workspace, store, cache: true, cacheLookup: true });
+    expect(path.dirname(plan.snapshot.root)).toBe(process.env.RUNNER_TEMP);
+    // The linker is not bundled next to the sources, so here the post step's fallback links it.
+    expect(await finishSnapshot(venv, plan.snapshot, 10_000)).toMatchObject({ stats: { files: 2 } });
     expect(fs.readFileSync(path.join(plan.snapshot.venv, 'pyvenv.cfg'), 'utf8')).toBe('home = /usr/bin\n');
   });
 
   it('after a failed restore the save skips its lookup (the service just failed that question)', () => {
     const { workspace, venv, state } = setup();
     planSave({
-      places: { store },
+      places: { store: newStore() },
       restore: { kind: 'failed', reason: '503', durationMs: 1, reported: true },
       venv,
       workspace,
@@ -80,13 +85,14 @@ describe('planSave', () => {
     const blocked = path.join(tempDir(), 'not-a-dir');
     fs.writeFileSync(blocked, '');
     process.env.RUNNER_TEMP = blocked;
+    const store = newStore();
     const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
       const stage = planSave({ places: { store }, restore: { kind: 'miss', durationMs: 1 }, venv, workspace, key: 'k1', cacheTimeoutMs: 1000 });
-      expect(!stage.cache.saved && stage.cache.reason).toMatch(/^could not take the snapshot of the verified venv in .*not-a-dir/);
+      expect(!stage.cache.saved && stage.cache.reason).toMatch(/^could not record the verified venv in .*not-a-dir/);
       expect(stage.store).toEqual(stage.cache);
       expect(stdout.mock.calls.map(([text]) => String(text)).join('')).toMatch(
-        /::warning::The virtualenv was not saved to the cache or the venv store: could not take the snapshot/,
+        /::warning::The virtualenv was not saved to the cache or the venv store: could not record the verified venv/,
       );
     } finally {
       stdout.mockRestore();
@@ -94,18 +100,40 @@ describe('planSave', () => {
     expect(fs.readFileSync(state, 'utf8')).toBe('');
   });
 
-  it('takes no snapshot and plans nothing after an exact store hit', () => {
+  it("after an exact store hit plans the store's republish from the entry's manifest, with no walk of the venv", () => {
     const { workspace, venv, state } = setup();
+    const manifest = { 'pyvenv.cfg': 'as the entry recorded it' };
     const stage = planSave({
-      places: { store },
-      restore: { kind: 'exact', from: 'store', matchedKey: 'k1', durationMs: 1 },
+      places: { store: newStore() },
+      restore: { kind: 'exact', from: 'store', matchedKey: 'k1', durationMs: 1, manifest },
       venv,
       workspace,
       key: 'k1',
       cacheTimeoutMs: 1000,
     });
-    expect(stage.store).toEqual({ saved: false, reason: 'restored from the store', expected: true });
+    expect(stage.store).toEqual({ saved: false, reason: 'in the post step', expected: true, deferred: true });
+    expect(stage.cache).toEqual({ saved: false, reason: 'exact hit (from the store), nothing new to save', expected: true });
+    const plan = JSON.parse(/^SAVE_PLAN<<(\S+)\n([\s\S]*?)\n\1$/m.exec(fs.readFileSync(state, 'utf8'))![2]) as SavePlan;
+    expect(readManifest(plan.snapshot.root)).toEqual(manifest);
+    expect(plan.cache).toBe(false);
+  });
+
+  it('plans no store save when the store already holds the key (an exact local hit)', () => {
+    const { workspace, venv, state } = setup();
+    const store = newStore();
+    const other = path.join(tempDir(), 'v');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'pyvenv.cfg'), 'home = /usr/bin\n');
+    expect(publishEntry(store, other, 'k1', venv).published).toBe(true);
+    const stage = planSave({
+      places: { store, cacheOff: 'cache: false' },
+      restore: { kind: 'exact', from: 'local', matchedKey: 'k1', durationMs: 1 },
+      venv,
+      workspace,
+      key: 'k1',
+      cacheTimeoutMs: 1000,
+    });
+    expect(stage.store).toEqual({ saved: false, reason: 'the store already holds this key', expected: true });
     expect(fs.readFileSync(state, 'utf8')).toBe('');
-    expect(fs.readdirSync(process.env.RUNNER_TEMP!)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { linkTree, recordTree, replaceFile, treeBytes, treeChange } from '../../src/cache/tree.js';
+import { linkFromManifest, linkTree, manifestBytes, recordTree, replaceFile, treeChange } from '../../src/cache/tree.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -86,11 +86,36 @@ describe('recordTree and treeChange', () => {
   });
 });
 
-describe('treeBytes', () => {
-  it('counts each inode once', () => {
+describe('manifestBytes', () => {
+  it('adds the sizes of the files, each inode once, from the manifest alone', () => {
     const venv = venvTree(tempDir());
     fs.linkSync(path.join(venv, 'pyvenv.cfg'), path.join(venv, 'again.cfg'));
-    expect(treeBytes(venv)).toBe('home = /usr/bin\n'.length + 'x = 1\n'.length + '#!/bin/sh\n'.length);
+    expect(manifestBytes(recordTree(venv))).toBe('home = /usr/bin\n'.length + 'x = 1\n'.length + '#!/bin/sh\n'.length);
+  });
+});
+
+describe('linkFromManifest', () => {
+  it('links exactly the recorded files, symlinks and directories, and leaves out what was added since', () => {
+    const root = tempDir();
+    const venv = venvTree(root);
+    const manifest = recordTree(venv);
+    fs.writeFileSync(path.join(venv, 'bin', 'added-later'), 'x');
+    const { stats, change } = linkFromManifest(venv, manifest, path.join(root, 'copy'));
+    expect(change).toBeUndefined();
+    expect(stats).toMatchObject({ files: 3, linked: 3, copied: 0 });
+    expect(recordTree(path.join(root, 'copy'))).toEqual(manifest);
+    expect(fs.readlinkSync(path.join(root, 'copy', 'bin', 'python'))).toBe('/usr/bin/python3');
+  });
+
+  it('stops at a file written in place or replaced since it was recorded', () => {
+    const root = tempDir();
+    const venv = venvTree(root);
+    const manifest = recordTree(venv);
+    fs.appendFileSync(path.join(venv, 'pyvenv.cfg'), 'x');
+    expect(linkFromManifest(venv, manifest, path.join(root, 'a')).change).toBe('pyvenv.cfg changed');
+    const again = recordTree(venv);
+    fs.rmSync(path.join(venv, 'bin', 'tool'));
+    expect(linkFromManifest(venv, again, path.join(root, 'b')).change).toBe('bin/tool is gone');
   });
 });
 

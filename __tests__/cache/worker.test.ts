@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { annotationRelay, cachePath, restoreRequest, runWorker, saveRequest, workerMain, WORKER_ENV } from '../../src/cache/worker.js';
+import { annotationRelay, cachePath, restoreRequest, runWorker, saveRequest, workerMain, WORKER_ENV, type CacheLibrary } from '../../src/cache/worker.js';
 import { startCacheServer, type CacheServer as Server } from '../fixtures/cache-server.js';
 
 const dirs: string[] = [];
@@ -131,5 +131,33 @@ describe('cachePath', () => {
   it('names the venv relative to the workspace, as the archive and the version see it', () => {
     expect(cachePath('/ws/repo', '/ws/repo/.venv')).toBe('.venv');
     expect(cachePath('/ws/repo', '/home/u/.cache/pypoetry/virtualenvs/p-py3.11')).toBe('../../home/u/.cache/pypoetry/virtualenvs/p-py3.11');
+  });
+});
+
+describe('the library calls the worker makes', () => {
+  // A recorder of the arguments in place of @actions/cache: what matters is what the worker passes.
+  const calls: unknown[][] = [];
+  const recordingLibrary: CacheLibrary = {
+    restoreCache: async (...args: unknown[]): Promise<string | undefined> => (calls.push(['restoreCache', ...args]), undefined),
+    saveCache: async (...args: unknown[]): Promise<number> => (calls.push(['saveCache', ...args]), 7),
+  };
+  const venv = '/home/runner/work/p/p/.venv';
+
+  it.each([
+    ['restore', restoreRequest(venv, 'setup-poetry-torch-v1-x', ['setup-poetry-torch-v1-'], 60_000)],
+    ['save', saveRequest(venv, 'setup-poetry-torch-v1-x')],
+  ])('the %s leaves enableCrossOsArchive at its default (false): Windows venvs stay Windows-only', async (op, request) => {
+    calls.length = 0;
+    await workerMain({ [WORKER_ENV]: JSON.stringify(request) }, () => {}, recordingLibrary);
+    const last = calls[calls.length - 1];
+    if (op === 'restore') {
+      expect(last.slice(0, 4)).toEqual(['restoreCache', [venv], 'setup-poetry-torch-v1-x', ['setup-poetry-torch-v1-']]);
+      expect(last[4]).toMatchObject({ lookupOnly: false });
+    } else {
+      expect(calls[0][0]).toBe('restoreCache'); // the lookup first
+      expect(last).toEqual(['saveCache', [venv], 'setup-poetry-torch-v1-x']);
+    }
+    // restoreCache's fifth parameter and saveCache's fourth are enableCrossOsArchive: never given.
+    expect(last.length).toBeLessThanOrEqual(op === 'restore' ? 5 : 3);
   });
 });

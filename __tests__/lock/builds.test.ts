@@ -1,4 +1,4 @@
-import { buildOf, describeBuild, describeSelection } from '../../src/lock/builds.js';
+import { buildOf, describeBuild, describeSelection, layoutName } from '../../src/lock/builds.js';
 import type { LockedPackage } from '../../src/lock/lockfile.js';
 
 function pkg(version: string, url?: string, reference?: string): LockedPackage {
@@ -36,4 +36,19 @@ it('describes builds and selections in one line', () => {
   expect(describeBuild(buildOf(pkg('2.13.0+cpu', 'https://download.pytorch.org/whl/cpu', 'pytorch-cpu'), 'linux'))).toBe('torch 2.13.0+cpu from pytorch-cpu');
   expect(describeSelection({ extras: ['cuda'], groups: ['cuda'] })).toBe('--extras cuda --with cuda');
   expect(describeSelection({ extras: [], groups: [] })).toBe('(no extras or groups)');
+});
+
+describe('layoutName', () => {
+  const plan = (extras: string[], groups: string[], version = '2.13.0+cpu') => ({ selection: { extras, groups }, torch: { version } });
+  it.each([
+    ['no torch here', []],
+    ['single build', [plan([], []), plan([], [])]],
+    ['extras', [plan(['cpu'], []), plan(['cuda'], [], '2.14.1+cu130')]],
+    ['groups', [plan([], ['cpu']), plan([], ['cuda'], '2.14.1+cu130')]],
+    ['extras + group', [plan(['cpu'], []), plan(['cuda'], ['cuda'], '2.14.1+cu130')]],
+    ['extras and groups', [plan(['cpu'], []), plan([], ['cuda'], '2.14.1+cu130')]],
+    ['platform markers', [plan([], []), plan([], [], '2.14.1+cu130')]],
+  ])('%s', (name, plans) => {
+    expect(layoutName(plans)).toBe(name);
+  });
 });

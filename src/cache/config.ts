@@ -1,6 +1,8 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ActionError } from '../errors.js';
-import { storeScopes, type Store } from './store.js';
+import { keySegment } from './keys.js';
+import type { Store } from './store.js';
 
 export const DEFAULT_STORE_MAX_SIZE = '20G';
 const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
@@ -30,4 +32,32 @@ export function storeConfig(raw: { dir: string; maxSize: string }, env: NodeJS.P
     throw new ActionError(`Input 'venv-store' is ${JSON.stringify(dir)}; allowed: an absolute directory, or false.`, 'Invalid input: venv-store');
   }
   return { root, maxBytes: parseSize('venv-store-max-size', raw.maxSize || DEFAULT_STORE_MAX_SIZE), ...storeScopes(env) };
+}
+
+function scopeDir(repository: string, ref: string): string {
+  return path.join(keySegment(repository || 'local'), keySegment(ref || 'local'));
+}
+
+function defaultBranch(env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    const event = JSON.parse(fs.readFileSync(env.GITHUB_EVENT_PATH ?? '', 'utf8')) as { repository?: { default_branch?: string } };
+    return event.repository?.default_branch || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The GitHub cache's rule: a job reads what its own ref saved, what the default branch saved,
+ * and for a pull request what its base branch saved; it writes only under its own ref, so a
+ * pull request never writes where the default branch reads.
+ */
+export function storeScopes(env: NodeJS.ProcessEnv): { readScopes: string[]; writeScope: string } {
+  const repository = env.GITHUB_REPOSITORY ?? '';
+  const own = scopeDir(repository, env.GITHUB_REF ?? '');
+  const reads = [own];
+  if (env.GITHUB_BASE_REF) reads.push(scopeDir(repository, `refs/heads/${env.GITHUB_BASE_REF}`));
+  const main = defaultBranch(env);
+  if (main) reads.push(scopeDir(repository, `refs/heads/${main}`));
+  return { readScopes: [...new Set(reads)], writeScope: own };
 }

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { CacheKeys } from './keys.js';
 import { readVenvKey } from './snapshot.js';
-import { findExact, findPartial, restoreEntry, type Store, type StoreEntry } from './store.js';
+import { findExact, findPartial, restoreEntry, takeEntry, type Store, type StoreEntry } from './store.js';
+import type { Manifest } from './tree.js';
 import { cachePath, restoreRequest, runWorker, type WorkerRun } from './worker.js';
 
 /**
@@ -15,7 +16,8 @@ import { cachePath, restoreRequest, runWorker, type WorkerRun } from './worker.j
 export type RestoreSource = 'local' | 'store' | 'cache';
 
 export type RestoreOutcome =
-  | { kind: 'exact' | 'partial'; from: RestoreSource; matchedKey: string; durationMs: number }
+  /** manifest: an exact store hit's record of the venv it moved in, which verification then saw. */
+  | { kind: 'exact' | 'partial'; from: RestoreSource; matchedKey: string; durationMs: number; manifest?: Manifest }
   /** discarded: why a restored venv could not be used (it was deleted). */
   | { kind: 'miss'; durationMs: number; discarded?: string }
   /** An existing venv without the primary key, and no exact hit to replace it: synced in place. */
@@ -61,14 +63,16 @@ export async function restoreVenv(ctx: RestoreContext): Promise<RestoreOutcome> 
   }
 
   let failure: Extract<RestoreOutcome, { kind: 'failed' }> | undefined;
+  // Only a partial entry in the store must come between the cache's exact and partial answers;
+  // without one, a single request asks for the exact key and then the prefix.
+  const storePartial = ctx.store && findPartial(ctx.store, ctx.keys.restorePrefix, ctx.venv);
   const steps: Array<() => Promise<Attempt>> = [
     () => Promise.resolve(fromStore(ctx, 'exact', started)),
-    // Without a store, one request asks for the exact key and then the prefix.
-    async () => fromCache(ctx, ctx.store ? [] : [ctx.keys.restorePrefix], started),
+    async () => fromCache(ctx, storePartial ? [] : [ctx.keys.restorePrefix], started),
     () => Promise.resolve(fromStore(ctx, 'partial', started)),
     // A service that just failed the exact question (after the library's retries, or past the
     // bound) would only make the job wait that long again for the prefix.
-    async () => (ctx.store && !failure ? fromCache(ctx, [ctx.keys.restorePrefix], started, true) : undefined),
+    async () => (storePartial && !failure ? fromCache(ctx, [ctx.keys.restorePrefix], started, true) : undefined),
   ];
   for (const step of steps) {
     const attempt = await step();
@@ -98,6 +102,16 @@ function fromStore(ctx: RestoreContext, kind: 'exact' | 'partial', started: numb
   const entry: StoreEntry | undefined =
     kind === 'exact' ? findExact(ctx.store, ctx.keys.primary, ctx.venv) : findPartial(ctx.store, ctx.keys.restorePrefix, ctx.venv);
   if (!entry) return undefined;
+  if (kind === 'exact') {
+    const taken = takeEntry(ctx.store, entry, ctx.venv);
+    if (!taken.ok) {
+      if (taken.quiet) ctx.info(`Venv store: ${taken.reason}.`);
+      else ctx.warning(`Venv store: ${taken.reason}.`);
+      return undefined;
+    }
+    ctx.info(`${taken.moved ? 'Moved' : 'Linked'} ${ctx.venv} from the venv store (${entry.key}, exact).`);
+    return { kind, from: 'store', matchedKey: entry.key, durationMs: Date.now() - started, manifest: taken.manifest };
+  }
   const linked = restoreEntry(ctx.store, entry, ctx.venv);
   if (!linked.ok) {
     ctx.warning(`Venv store: ${linked.reason}.`);

@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { States } from '../constants.js';
 import type { RestoreOutcome } from './restore.js';
-import { dropSnapshot, snapshotChange, type Snapshot } from './snapshot.js';
+import { dropSnapshot, finishSnapshot, snapshotChange, snapshotManifest, type Snapshot } from './snapshot.js';
 import { seconds } from '../format.js';
 import { publishEntry, type Store } from './store.js';
 import { cacheMode, cachePath, runWorker, saveRequest, type WorkerRun } from './worker.js';
@@ -26,7 +26,8 @@ export function decideSave(facts: {
   if (!facts.verified || !facts.restore) return { store: 'verification failed', cache: 'verification failed' };
   const restore = facts.restore;
   const exactFrom = restore.kind === 'exact' ? restore.from : undefined;
-  const store = facts.storeOff ?? (exactFrom === 'store' ? 'restored from the store' : true);
+  // An exact store hit took the entry out of the store: the post step puts it back.
+  const store = facts.storeOff ?? true;
   let cache: true | string = true;
   if (facts.cacheOff) cache = facts.cacheOff;
   else if (facts.cacheMode === 'read' || facts.cacheMode === 'none')
@@ -60,7 +61,7 @@ export interface SaveReport {
 }
 
 /**
- * The post step: saves the snapshot taken right after verification, so what later steps did to
+ * The post step: saves the snapshot started right after verification, so what later steps did to
  * the venv is never saved. A failed save is a warning, never a failed job.
  */
 export async function saveSnapshot(
@@ -69,16 +70,21 @@ export async function saveSnapshot(
   worker: Partial<WorkerRun> = {},
 ): Promise<SaveReport> {
   const report: SaveReport = {};
+  const notSaved = (reason: string): SaveReport => {
+    log.warning(`The virtualenv was not saved: ${reason}.`);
+    return { store: plan.store && { saved: false, reason }, cache: plan.cache ? { saved: false, reason } : undefined };
+  };
   try {
+    const linked = await finishSnapshot(plan.venv, plan.snapshot, plan.cacheTimeoutMs);
+    if (linked.error) return notSaved(`the snapshot of the verified venv could not be taken (${linked.error})`);
+    if (linked.change) return notSaved(`a later step changed the venv before its snapshot was complete (${linked.change})`);
     const change = snapshotChange(plan.snapshot);
-    if (change) {
-      const reason = `the venv was changed in place after verification (${change}), so the snapshot no longer holds what was verified`;
-      log.warning(`The virtualenv was not saved: ${reason}.`);
-      return { store: { saved: false, reason }, cache: { saved: false, reason } };
-    }
+    if (change) return notSaved(`the venv was changed in place after verification (${change}), so the snapshot no longer holds what was verified`);
+    // The cache archives the snapshot where it lies; the store then takes it by rename.
+    if (plan.cache) report.cache = await saveToCache(plan, log, worker);
     if (plan.store) {
       const started = Date.now();
-      const published = publishEntry(plan.store, plan.snapshot.venv, plan.key, plan.venv);
+      const published = publishEntry(plan.store, plan.snapshot.venv, plan.key, plan.venv, snapshotManifest(plan.snapshot.root));
       if (published.published) {
         log.info(`Published to the venv store: ${published.dir}.`);
         if (published.evicted.length) log.info(`Evicted from the venv store (least recently used): ${published.evicted.join(', ')}.`);
@@ -89,7 +95,6 @@ export async function saveSnapshot(
         if (!report.store.expected) log.warning(`The virtualenv was not published to the venv store: ${published.reason}`);
       }
     }
-    if (plan.cache) report.cache = await saveToCache(plan, log, worker);
   } finally {
     dropSnapshot(plan.snapshot);
   }

@@ -6,9 +6,9 @@ import { storeConfig } from './config.js';
 import type { CacheKeys } from './keys.js';
 import { restoreVenv, type RestoreContext, type RestoreOutcome } from './restore.js';
 import { decideSave, type SaveOutcome, type SavePlan } from './save.js';
-import { takeSnapshot, writeVenvKey } from './snapshot.js';
-import type { Store } from './store.js';
-import { cacheMode, cacheUnavailableReason } from './worker.js';
+import { prepareSnapshot, writeVenvKey, type Snapshot } from './snapshot.js';
+import { findExact, type Store } from './store.js';
+import { cacheMode, cacheUnavailableReason, startSnapshotLinker } from './worker.js';
 
 /** The restore and save stages' wiring: main.ts calls these two. */
 
@@ -45,8 +45,9 @@ export interface SaveStage {
 }
 
 /**
- * Right after verification: records the key in the venv, takes the snapshot of exactly what was
- * verified, and hands the post step its plan. The step itself saves nothing.
+ * Right after verification: records the key in the venv, records exactly what was verified and
+ * starts its snapshot in the background, and hands the post step its plan. The step itself saves
+ * nothing and waits for no copy.
  */
 export function planSave(options: {
   places: Places;
@@ -72,27 +73,34 @@ export function planSave(options: {
     stage.cache = { saved: false, reason: decision.cache };
     core.warning(`The virtualenv was not saved to the cache: ${decision.cache}`);
   }
-  if (decision.cache !== true && decision.store !== true) return stage;
-  const tempDir = process.env.RUNNER_TEMP || os.tmpdir();
-  let snapshot: ReturnType<typeof takeSnapshot>;
+  const store = options.places.store;
+  if (decision.store === true && store && findExact(store, options.key, options.venv)) stage.store = outcome('the store already holds this key');
+  const toStore = stage.store === later;
+  if (decision.cache !== true && !toStore) return stage;
+  // RUNNER_TEMP, which the runner empties after the job, so a post step that never runs (a later
+  // step failed) leaves nothing behind; on a runner it shares the store's filesystem, so
+  // publishing is one rename.
+  const parentDir = path.resolve(process.env.RUNNER_TEMP || os.tmpdir());
+  let snapshot: Snapshot;
   try {
-    snapshot = takeSnapshot(options.venv, options.workspace, path.resolve(tempDir));
+    snapshot = prepareSnapshot(options.venv, options.workspace, parentDir, options.restore.kind === 'exact' ? options.restore.manifest : undefined);
   } catch (error) {
-    // A failed save is a warning, never a failed job; without the snapshot nothing verified can be saved.
-    const reason = `could not take the snapshot of the verified venv in ${tempDir} (${(error as Error).message})`;
-    const targets = [decision.cache === true && 'the cache', decision.store === true && 'the venv store'].filter(Boolean).join(' or ');
+    // A failed save is a warning, never a failed job; without the record nothing verified can be saved.
+    const reason = `could not record the verified venv in ${parentDir} (${(error as Error).message})`;
+    const targets = [decision.cache === true && 'the cache', toStore && 'the venv store'].filter(Boolean).join(' or ');
     core.warning(`The virtualenv was not saved to ${targets}: ${reason}`);
     if (decision.cache === true) stage.cache = { saved: false, reason };
-    if (decision.store === true) stage.store = { saved: false, reason };
+    if (toStore) stage.store = { saved: false, reason };
     return stage;
   }
-  if (snapshot.stats.copied) core.info(`The snapshot copied ${snapshot.stats.copied} files: ${tempDir} is on another filesystem than the venv.`);
+  const notStarted = startSnapshotLinker(options.venv, snapshot);
+  if (notStarted) core.info(`The snapshot's linker did not start (${notStarted}); the post step links it.`);
   const plan: SavePlan = {
     key: options.key,
     venv: options.venv,
     workspace: options.workspace,
     snapshot: { root: snapshot.root, venv: snapshot.venv, workspace: snapshot.workspace },
-    store: decision.store === true ? options.places.store : undefined,
+    store: toStore ? store : undefined,
     cache: decision.cache === true,
     cacheLookup: options.restore.kind !== 'failed',
     cacheTimeoutMs: options.cacheTimeoutMs,

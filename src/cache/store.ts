@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { keySegment, shortHash } from './keys.js';
-import { linkTree, recordTree, treeBytes, treeChange, type LinkStats, type Manifest } from './tree.js';
+import { shortHash } from './keys.js';
+import { linkTree, manifestBytes, recordTree, treeChange, type LinkStats, type Manifest } from './tree.js';
 
 /**
  * The runner's venv store: verified venvs kept on the runner's disk and linked into the project.
@@ -10,6 +10,10 @@ import { linkTree, recordTree, treeBytes, treeChange, type LinkStats, type Manif
  * <root>/v1/entries/<repo>/<ref>/<key>--<venv path hash>/{venv/, manifest.json, meta.json, leases/}
  * <root>/v1/tmp/    entries being built; renamed into entries/ when complete (atomic publish)
  * <root>/v1/trash/  entries being evicted; renamed out of entries/ first, so no reader finds half of one
+ *
+ * An exact hit takes the entry: one rename moves its venv into the project (no file is linked or
+ * copied), and the post step publishes it again from the snapshot of what this job verified.
+ * A partial hit links the entry's files, because the sync then changes the venv.
  */
 
 const LAYOUT = 'v1';
@@ -30,37 +34,13 @@ export interface StoreEntry {
 }
 
 export type StoreRestore = { ok: true; entry: StoreEntry; stats: LinkStats } | { ok: false; reason: string };
+/** taken: the venv moved into the project whole; manifest: what it held, for the post step's republish. */
+export type StoreTake = { ok: true; entry: StoreEntry; manifest: Manifest; moved: boolean } | { ok: false; reason: string; quiet?: boolean };
 export type StorePublish = { published: true; dir: string; evicted: string[] } | { published: false; reason: string };
 
-function scopeDir(repository: string, ref: string): string {
-  return path.join(keySegment(repository || 'local'), keySegment(ref || 'local'));
-}
-
-function defaultBranch(env: NodeJS.ProcessEnv): string | undefined {
-  try {
-    const event = JSON.parse(fs.readFileSync(env.GITHUB_EVENT_PATH ?? '', 'utf8')) as { repository?: { default_branch?: string } };
-    return event.repository?.default_branch || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The GitHub cache's rule: a job reads what its own ref saved, what the default branch saved,
- * and for a pull request what its base branch saved; it writes only under its own ref, so a
- * pull request never writes where the default branch reads.
- */
-export function storeScopes(env: NodeJS.ProcessEnv): { readScopes: string[]; writeScope: string } {
-  const repository = env.GITHUB_REPOSITORY ?? '';
-  const own = scopeDir(repository, env.GITHUB_REF ?? '');
-  const reads = [own];
-  if (env.GITHUB_BASE_REF) reads.push(scopeDir(repository, `refs/heads/${env.GITHUB_BASE_REF}`));
-  const main = defaultBranch(env);
-  if (main) reads.push(scopeDir(repository, `refs/heads/${main}`));
-  return { readScopes: [...new Set(reads)], writeScope: own };
-}
-
 const entriesDir = (store: Store): string => path.join(store.root, LAYOUT, 'entries');
+/** Where entries (and the snapshots that become them) are built: on the store's filesystem. */
+const storeTempDir = (store: Store): string => path.join(store.root, LAYOUT, 'tmp');
 
 /** Venvs are not relocatable: the path they were built at is part of the entry's name. */
 export function entryName(key: string, venv: string): string {
@@ -118,6 +98,55 @@ function mtime(file: string): number {
 
 function readManifest(entry: StoreEntry): Manifest {
   return JSON.parse(fs.readFileSync(path.join(entry.dir, 'manifest.json'), 'utf8')) as Manifest;
+}
+
+const isLeased = (dir: string, now = Date.now()): boolean =>
+  listDir(path.join(dir, 'leases')).some((lease) => now - mtime(path.join(dir, 'leases', lease)) < LEASE_TTL_MS);
+
+/**
+ * An exact hit: checks the entry against its manifest (a stat per file), then takes it out of
+ * entries/ in one rename, so no other job can find it half gone, and moves its venv into `venv`.
+ * An entry that another job is linking from (a lease) is linked instead of taken.
+ */
+export function takeEntry(store: Store, entry: StoreEntry, venv: string): StoreTake {
+  if (fs.existsSync(venv)) return { ok: false, reason: `${venv} already exists` };
+  let manifest: Manifest;
+  try {
+    manifest = readManifest(entry);
+    const change = treeChange(path.join(entry.dir, 'venv'), manifest);
+    if (change) {
+      discardEntry(store, entry.dir);
+      return { ok: false, reason: `the store entry changed after it was published (${change}); it was discarded` };
+    }
+  } catch (error) {
+    return { ok: false, reason: `the store entry could not be read (${(error as Error).message})` };
+  }
+  if (isLeased(entry.dir)) {
+    const linked = restoreEntry(store, entry, venv);
+    return linked.ok ? { ok: true, entry, manifest, moved: false } : linked;
+  }
+  const taken = path.join(store.root, LAYOUT, 'taken', `${path.basename(entry.dir)}-${randomBytes(4).toString('hex')}`);
+  try {
+    fs.mkdirSync(path.dirname(taken), { recursive: true });
+    fs.renameSync(entry.dir, taken);
+  } catch {
+    return { ok: false, reason: 'another job took the store entry first', quiet: true };
+  }
+  try {
+    fs.mkdirSync(path.dirname(venv), { recursive: true });
+    try {
+      fs.renameSync(path.join(taken, 'venv'), venv);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+      linkTree(path.join(taken, 'venv'), venv); // the project is on another filesystem: copies
+    }
+    return { ok: true, entry, manifest, moved: true };
+  } catch (error) {
+    fs.rmSync(venv, { recursive: true, force: true });
+    return { ok: false, reason: `the store entry could not be moved into the project (${(error as Error).message})` };
+  } finally {
+    fs.rmSync(taken, { recursive: true, force: true });
+  }
 }
 
 /** A lease keeps eviction away while this job links the entry; it returns the release. */
@@ -182,23 +211,29 @@ function discardEntry(store: Store, dir: string): void {
 }
 
 /**
- * Publishes a verified venv (a snapshot of it) as the entry for `key` and `venv`: built in tmp/,
- * then renamed into place, so readers see a whole entry or none. A valid entry that is already
- * there wins; one that changed since it was published is replaced.
+ * Publishes a verified venv (the snapshot of it, which it moves) as the entry for `key` and
+ * `venv`: built in tmp/, then renamed into place, so readers see a whole entry or none. A valid
+ * entry that is already there wins; one that changed since it was published is replaced.
  */
-export function publishEntry(store: Store, source: string, key: string, venv: string): StorePublish {
+export function publishEntry(store: Store, source: string, key: string, venv: string, manifest?: Manifest): StorePublish {
   const final = path.join(entriesDir(store), store.writeScope, entryName(key, venv));
   const existing = entryAt(final);
   if (existing && !treeChange(path.join(final, 'venv'), readManifest(existing))) return { published: false, reason: 'the store already holds this key' };
   if (existing) discardEntry(store, final);
-  const tmpRoot = path.join(store.root, LAYOUT, 'tmp');
-  fs.mkdirSync(tmpRoot, { recursive: true });
-  const build = fs.mkdtempSync(path.join(tmpRoot, 'entry-'));
+  fs.mkdirSync(storeTempDir(store), { recursive: true });
+  const build = fs.mkdtempSync(path.join(storeTempDir(store), 'entry-'));
   try {
-    linkTree(source, path.join(build, 'venv'));
-    const manifest = recordTree(path.join(build, 'venv'));
-    fs.writeFileSync(path.join(build, 'manifest.json'), JSON.stringify(manifest));
-    const sizeBytes = treeBytes(path.join(build, 'venv'));
+    try {
+      fs.renameSync(source, path.join(build, 'venv'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+      linkTree(source, path.join(build, 'venv')); // the snapshot is on another filesystem: copies
+      manifest = undefined; // new inodes
+    }
+    // The moved snapshot keeps its inodes, so the verified manifest still describes it.
+    const recorded = manifest ?? recordTree(path.join(build, 'venv'));
+    fs.writeFileSync(path.join(build, 'manifest.json'), JSON.stringify(recorded));
+    const sizeBytes = manifestBytes(recorded);
     fs.writeFileSync(path.join(build, 'meta.json'), JSON.stringify({ key, venv: path.resolve(venv), sizeBytes, publishedAt: new Date().toISOString() }));
     fs.writeFileSync(path.join(build, 'used'), '');
     fs.mkdirSync(path.dirname(final), { recursive: true });
@@ -232,8 +267,7 @@ function listEntries(store: Store, now: number): Listed[] {
         } catch {
           continue;
         }
-        const leased = listDir(path.join(dir, 'leases')).some((lease) => now - mtime(path.join(dir, 'leases', lease)) < LEASE_TTL_MS);
-        listed.push({ dir, sizeBytes, used: mtime(path.join(dir, 'used')), leased });
+        listed.push({ dir, sizeBytes, used: mtime(path.join(dir, 'used')), leased: isLeased(dir, now) });
       }
     }
   }

@@ -2,7 +2,8 @@ import * as cache from '@actions/cache';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runCommand, type RunCommand } from '../exec.js';
+import { runCommand, startDetached, type RunCommand } from '../exec.js';
+import { buildSnapshot, recordLinker, type Snapshot } from './snapshot.js';
 
 /** The GitHub cache, through @actions/cache in a child process (dist/cache-worker.js). */
 
@@ -17,7 +18,9 @@ const REQUEST_TIMEOUT_MS = 30_000;
 export type WorkerRequest =
   | { op: 'restore'; path: string; primary: string; restoreKeys: string[]; lookupOnly?: boolean; timeoutInMs: number; segmentTimeoutInMs: number }
   /** lookup: ask whether the key exists before archiving (false when the restore just saw the service fail). */
-  | { op: 'save'; path: string; key: string; timeoutInMs: number; lookup?: boolean };
+  | { op: 'save'; path: string; key: string; timeoutInMs: number; lookup?: boolean }
+  /** Links the snapshot of a verified venv in the background (snapshot.ts); the step does not wait. */
+  | { op: 'snapshot'; source: string; root: string; venv: string };
 
 export interface WorkerResult {
   matchedKey?: string;
@@ -48,32 +51,44 @@ export function cacheMode(env: NodeJS.ProcessEnv = process.env): string {
   return (env.ACTIONS_CACHE_MODE ?? '').trim().toLowerCase();
 }
 
-/** The worker's whole job: one or two library calls, the result on a marker line. */
-export async function workerMain(env: NodeJS.ProcessEnv = process.env, write: (text: string) => void = (text) => process.stdout.write(text)): Promise<void> {
+/** The two calls the worker makes; a test passes a recorder of the arguments. */
+export type CacheLibrary = Pick<typeof cache, 'restoreCache' | 'saveCache'>;
+
+/**
+ * The worker's whole job: one or two library calls, the result on a marker line. It never passes
+ * enableCrossOsArchive: a Windows venv must stay Windows-only (the library's own wall, behind the OS in our key).
+ */
+export async function workerMain(
+  env: NodeJS.ProcessEnv = process.env,
+  write: (text: string) => void = (text) => process.stdout.write(text),
+  library: CacheLibrary = cache,
+): Promise<void> {
   const request = JSON.parse(env[WORKER_ENV] ?? '{}') as WorkerRequest;
+  if (request.op === 'snapshot') {
+    buildSnapshot(request.source, request);
+    return;
+  }
   let result: WorkerResult;
   try {
-    result = request.op === 'restore' ? await workerRestore(request) : await workerSave(request);
+    result = request.op === 'restore' ? await workerRestore(request, library) : await workerSave(request, library);
   } catch (error) {
     result = { error: (error as Error).message };
   }
   write(`\n${RESULT_MARKER}${JSON.stringify(result)}\n`);
 }
 
-async function workerRestore(request: Extract<WorkerRequest, { op: 'restore' }>): Promise<WorkerResult> {
+async function workerRestore(request: Extract<WorkerRequest, { op: 'restore' }>, library: CacheLibrary): Promise<WorkerResult> {
   const options = { timeoutInMs: request.timeoutInMs, segmentTimeoutInMs: request.segmentTimeoutInMs, lookupOnly: request.lookupOnly ?? false };
-  return { matchedKey: await cache.restoreCache([request.path], request.primary, request.restoreKeys, options) };
+  return { matchedKey: await library.restoreCache([request.path], request.primary, request.restoreKeys, options) };
 }
 
-const lookup = async (request: Extract<WorkerRequest, { op: 'save' }>): Promise<boolean> =>
-  (await cache.restoreCache([request.path], request.key, [], { lookupOnly: true, timeoutInMs: request.timeoutInMs })) === request.key;
-
-async function workerSave(request: Extract<WorkerRequest, { op: 'save' }>): Promise<WorkerResult> {
+async function workerSave(request: Extract<WorkerRequest, { op: 'save' }>, library: CacheLibrary): Promise<WorkerResult> {
   const asks = request.lookup ?? true;
   // A matrix twin that saved first: the lookup answers before a multi-GB archive is built.
-  if (asks && (await lookup(request))) return { exists: true };
+  const lookupOptions = { lookupOnly: true, timeoutInMs: request.timeoutInMs };
+  if (asks && (await library.restoreCache([request.path], request.key, [], lookupOptions)) === request.key) return { exists: true };
   // A refused reservation is told apart from other trouble by the relay (runWorker), from the library's debug line.
-  return { cacheId: await cache.saveCache([request.path], request.key) };
+  return { cacheId: await library.saveCache([request.path], request.key) };
 }
 
 /**
@@ -134,6 +149,16 @@ export interface WorkerRun {
 /** dist/cache-worker.js, beside the bundle that imports this module. */
 export function defaultWorkerEntry(): string {
   return path.join(path.dirname(fileURLToPath(import.meta.url)), 'cache-worker.js');
+}
+
+/** Starts the snapshot's linker in the background; when it cannot start, the post step links instead. */
+export function startSnapshotLinker(source: string, snapshot: Snapshot, entry = defaultWorkerEntry()): string | undefined {
+  if (!fs.existsSync(entry)) return `the cache worker ${entry} is missing from the action`;
+  const request: WorkerRequest = { op: 'snapshot', source, root: snapshot.root, venv: snapshot.venv };
+  const started = startDetached(process.execPath, [entry], { ...process.env, [WORKER_ENV]: JSON.stringify(request) });
+  if ('error' in started) return started.error;
+  recordLinker(snapshot.root, started.pid);
+  return undefined;
 }
 
 /**

@@ -38,3 +38,25 @@ export const describeSelection = (selection: Selection): string =>
   [...selection.extras.map((extra) => `--extras ${extra}`), ...selection.groups.map((group) => `--with ${group}`)].join(' ') || '(no extras or groups)';
 
 export const describeBuild = (torch: TorchBuild): string => `torch ${torch.version} from ${torch.source}`;
+
+export const sameNames = (a: string[], b: string[]): boolean => a.length === b.length && a.every((name) => b.includes(name));
+
+/** The layout's name in the summary, from the selection and build each mode installs. */
+export function layoutName(plans: { selection: Selection; torch: Pick<TorchBuild, 'version'> }[]): string {
+  if (plans.length === 0) return 'no torch here';
+  const extras = plans.some((plan) => plan.selection.extras.length > 0);
+  const groups = plans.some((plan) => plan.selection.groups.length > 0);
+  if (
+    plans.every(
+      (plan) =>
+        sameNames(plan.selection.extras, plans[0].selection.extras) &&
+        sameNames(plan.selection.groups, plans[0].selection.groups) &&
+        plan.torch.version === plans[0].torch.version,
+    )
+  ) {
+    return 'single build';
+  }
+  if (extras && groups)
+    return plans.some((plan) => plan.selection.extras.length > 0 && plan.selection.groups.length > 0) ? 'extras + group' : 'extras and groups';
+  return extras ? 'extras' : groups ? 'groups' : 'platform markers';
+}

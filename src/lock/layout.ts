@@ -3,7 +3,7 @@
 // candidate selection installs here (lockfile.ts), so any pattern Poetry can lock is covered.
 import { ActionError } from '../errors.js';
 import type { Project } from '../project.js';
-import { buildOf, describeBuild, describeSelection, type Selection, type TorchBuild } from './builds.js';
+import { buildOf, describeBuild, describeSelection, layoutName, sameNames, type Selection, type TorchBuild } from './builds.js';
 import { declaredExtras, torchEntries, type TorchEntry } from './entries.js';
 import { activeGroups, isInstalled, lockedEntries, lockModel, normaliseName, type LockedPackage, type LockModel } from './lockfile.js';
 import { markerExtras, normaliseExtra, parseMarker, withExtras, type MarkerEnvironment } from './markers.js';
@@ -139,7 +139,7 @@ function choose(ctx: Context, mode: Mode, inputs: { extras: Choice; groups: Choi
           'Group',
           project.pyprojectPath,
         );
-  let pool = ctx.all.filter((c) => (!extras || same(c.selection.extras, extras)) && (!groups || same(c.selection.groups, groups)));
+  let pool = ctx.all.filter((c) => (!extras || sameNames(c.selection.extras, extras)) && (!groups || sameNames(c.selection.groups, groups)));
   if (pool.length === 0) {
     const selection = { extras: extras ?? [], groups: groups ?? [] };
     pool = [{ selection, builds: torchFor(ctx.model, selection, ctx.fromArgs, ctx.env).map((pkg) => buildOf(pkg, ctx.env.sys_platform)) }];
@@ -206,27 +206,6 @@ function noTorchError(ctx: Context, mode: Mode, explicit: string): ActionError {
     'No torch for this platform',
     project.pyprojectPath,
   );
-}
-
-const same = (a: string[], b: string[]): boolean => a.length === b.length && a.every((name) => b.includes(name));
-
-function layoutName(plans: ModePlan[]): string {
-  if (plans.length === 0) return 'no torch here';
-  const extras = plans.some((plan) => plan.selection.extras.length > 0);
-  const groups = plans.some((plan) => plan.selection.groups.length > 0);
-  if (
-    plans.every(
-      (plan) =>
-        same(plan.selection.extras, plans[0].selection.extras) &&
-        same(plan.selection.groups, plans[0].selection.groups) &&
-        plan.torch.version === plans[0].torch.version,
-    )
-  ) {
-    return 'single build';
-  }
-  if (extras && groups)
-    return plans.some((plan) => plan.selection.extras.length > 0 && plan.selection.groups.length > 0) ? 'extras + group' : 'extras and groups';
-  return extras ? 'extras' : groups ? 'groups' : 'platform markers';
 }
 
 /** Reads the layout; `driverCuda` is the newest CUDA the driver supports (e.g. '12.8'), when known. */
