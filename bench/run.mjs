@@ -484,6 +484,14 @@ function render(data, { machine: m, runs: n, elapsedMs, load, cuda, dist }) {
     if (value === undefined) continue;
     lines.push(`| ${name} | ${show(value)} | ${goal} | ${pass(value) ? 'PASS' : 'FAIL'} |`);
   }
+  // What a store hit cannot skip: every job still checks its interpreter and verifies torch.
+  const restore = data.restoreMs.length ? median(data.restoreMs) : undefined;
+  const storeBound = med('warm') !== undefined && restore !== undefined ? ratio(med('warm'), med('warm') - restore) : undefined;
+  if (storeBound !== undefined && med('store') !== undefined)
+    lines.push(
+      '',
+      `Bound for the store: cache warm exact / (cache warm exact minus its restore) = ${storeBound.toFixed(2)}x, the most any store can gain over the cache here while every job still verifies; the store row reaches ${((ratio(med('warm'), med('store')) / storeBound) * 100).toFixed(0)}% of it.`,
+    );
   const bound = ratio(med('cold'), med('floor'));
   // Not targets: a local index makes cold cheap here, so these ratios measure the machine, not the action.
   if (bound !== undefined) {

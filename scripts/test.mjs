@@ -48,16 +48,23 @@ if (unitOnly) {
   } else if (status !== 0) failed += 1;
 }
 
-if (e2eFiles.length) {
-  const tap = `${reports}/e2e.tap`;
-  const status = step('end-to-end tests (node:test on Node 24)', existsSync(node24) ? node24 : process.execPath, [
+// Files with wall-clock bounds run one at a time, after the rest have run two at a time (most of
+// those wait on Poetry, the network stand-ins and the disk, so two share the CPUs well).
+const TIMED = new Set(['e2e/action.test.mjs', 'e2e/bench-smoke.test.mjs', 'e2e/gpu.test.mjs', 'e2e/harness-cache.test.mjs', 'e2e/harness-runner.test.mjs']);
+const e2eGroups = [
+  { name: 'two at a time', concurrency: 2, files: e2eFiles.filter((file) => !TIMED.has(file)) },
+  { name: 'one at a time: wall-clock bounds', concurrency: 1, files: e2eFiles.filter((file) => TIMED.has(file)) },
+].filter((group) => group.files.length > 0);
+for (const [index, group] of e2eGroups.entries()) {
+  const tap = `${reports}/e2e-${index + 1}.tap`;
+  const status = step(`end-to-end tests, ${group.name} (node:test on Node 24)`, existsSync(node24) ? node24 : process.execPath, [
     '--test',
-    '--test-concurrency=1',
+    `--test-concurrency=${group.concurrency}`,
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=tap',
     `--test-reporter-destination=${tap}`,
-    ...e2eFiles,
+    ...group.files,
   ]);
   const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
   const count = (name) => Number(new RegExp(`^# ${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
