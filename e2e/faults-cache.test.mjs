@@ -271,7 +271,8 @@ describe('cache service and archives', { concurrency: 4 }, () => {
       const dir = await c.workspace();
       const runnerTemp = await fs.mkdtemp(path.join(stage.scratch, 'tiny-runner-temp-'));
       c.cleanups.push(() => fs.rm(runnerTemp, { recursive: true, force: true }));
-      // A real 8 MiB filesystem as RUNNER_TEMP, where @actions/cache writes its archive.
+      // A real 8 MiB filesystem as RUNNER_TEMP, where @actions/cache writes its archive and the
+      // snapshot of the verified venv is made (copied: another filesystem than the venv's).
       const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', runnerTemp], { encoding: 'utf8' });
       if (mounted.status !== 0) {
         c.cleanups.pop();

@@ -48,12 +48,20 @@ if (unitOnly) {
   } else if (status !== 0) failed += 1;
 }
 
-// Files with wall-clock bounds run one at a time, after the rest have run two at a time (most of
-// those wait on Poetry, the network stand-ins and the disk, so two share the CPUs well).
-const TIMED = new Set(['e2e/action.test.mjs', 'e2e/bench-smoke.test.mjs', 'e2e/gpu.test.mjs', 'e2e/harness-cache.test.mjs', 'e2e/harness-runner.test.mjs']);
+// Files with wall-clock bounds, and faults-cache (four cases at once of its own, whose restores
+// must not time out under a second file's load), run one at a time after the rest have run two
+// at a time (those wait on Poetry, the network stand-ins and the disk, so two share the CPUs well).
+const ALONE = new Set([
+  'e2e/action.test.mjs',
+  'e2e/bench-smoke.test.mjs',
+  'e2e/faults-cache.test.mjs',
+  'e2e/gpu.test.mjs',
+  'e2e/harness-cache.test.mjs',
+  'e2e/harness-runner.test.mjs',
+]);
 const e2eGroups = [
-  { name: 'two at a time', concurrency: 2, files: e2eFiles.filter((file) => !TIMED.has(file)) },
-  { name: 'one at a time: wall-clock bounds', concurrency: 1, files: e2eFiles.filter((file) => TIMED.has(file)) },
+  { name: 'two at a time', concurrency: 2, files: e2eFiles.filter((file) => !ALONE.has(file)) },
+  { name: 'one at a time', concurrency: 1, files: e2eFiles.filter((file) => ALONE.has(file)) },
 ].filter((group) => group.files.length > 0);
 for (const [index, group] of e2eGroups.entries()) {
   const tap = `${reports}/e2e-${index + 1}.tap`;

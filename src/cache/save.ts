@@ -71,7 +71,8 @@ export async function saveSnapshot(
 ): Promise<SaveReport> {
   const report: SaveReport = {};
   const notSaved = (reason: string): SaveReport => {
-    log.warning(`The virtualenv was not saved: ${reason}.`);
+    const targets = [plan.cache && 'the cache', plan.store && 'the venv store'].filter(Boolean).join(' or ');
+    log.warning(`The virtualenv was not saved to ${targets}: ${reason}.`);
     return { store: plan.store && { saved: false, reason }, cache: plan.cache ? { saved: false, reason } : undefined };
   };
   try {
